@@ -1,0 +1,57 @@
+"""The seam between the hub and a department: the ``Connector`` protocol.
+
+A connector is one small module per department. It is built by the hub with
+its settings, an ``httpx.AsyncClient`` pointed at the department and a cache;
+it never builds its own client, so tests inject one. Every call it makes goes
+through its ``CallPipeline`` (connectors/pipeline.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+import httpx
+
+from connectors.records import DepartmentView, HealthReport
+
+if TYPE_CHECKING:
+    from aiocache.base import BaseCache
+
+    from connectors.pipeline import CallPipeline
+    from connectors.settings import ConnectorSettings
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """What the hub needs of a department connector."""
+
+    name: str  # config and GraphQL key, e.g. "planning"
+    title: str  # the department's name, e.g. "自然资源和规划局"
+    pipeline: CallPipeline
+
+    async def fetch_project(self, project_code: str) -> DepartmentView | None:
+        """What the department knows of one project; None if it does not know it."""
+
+    async def fetch_projects(self, project_codes: Sequence[str]) -> Mapping[str, DepartmentView]:
+        """Batch lookup; projects the department does not know are absent."""
+
+    async def list_project_codes(self) -> list[str]:
+        """Every project code the department knows (for the hub's matter index)."""
+
+    async def health(self) -> HealthReport:
+        """The department system's own health answer."""
+
+    async def aclose(self) -> None:
+        """Release what the connector holds (not the client: the hub owns it)."""
+
+
+class ConnectorFactory(Protocol):
+    """A connector class is its own factory; entry points name such a class."""
+
+    name: str
+    title: str
+
+    def __call__(
+        self, *, settings: ConnectorSettings, client: httpx.AsyncClient, cache: BaseCache
+    ) -> Connector: ...

@@ -1,0 +1,57 @@
+"""Per-connector settings: one ``[connectors.NAME]`` table of the hub's TOML file.
+
+Credentials are never in the file: the file names the environment variables
+that hold them (``credentials = {api_key = "ONEMATTER_UTILITIES_API_KEY"}``),
+and ``secret()`` reads them when the connector is built. Settings objects never
+print a secret's value.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class RetrySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    attempts: int = Field(3, ge=1, le=10, description="attempts in all, the first included")
+    backoff_s: float = Field(0.05, ge=0, description="first backoff; doubles each retry")
+    max_backoff_s: float = Field(1.0, ge=0)
+    jitter_s: float = Field(0.05, ge=0)
+
+
+class CacheSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ttl_s: float = Field(30.0, ge=0, description="fresh for this long; 0 turns caching off")
+    stale_s: float = Field(600.0, ge=0, description="then served only if the department fails")
+
+
+class BreakerSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    failures: int = Field(5, ge=1, description="consecutive failures that open the breaker")
+    reset_s: float = Field(10.0, gt=0, description="open this long before a half-open probe")
+
+
+class ConnectorSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    base_url: str | None = None
+    deadline_s: float = Field(2.0, gt=0, description="the whole call, retries included")
+    retry: RetrySettings = RetrySettings()
+    cache: CacheSettings = CacheSettings()
+    breaker: BreakerSettings = BreakerSettings()
+    credentials: dict[str, str] = Field(
+        default_factory=dict, description="credential name -> environment variable holding it"
+    )
+    options: dict[str, Any] = Field(default_factory=dict, description="connector-specific")
+
+    def secret(self, name: str) -> str | None:
+        """The credential ``name``, read from the environment variable the file names."""
+        var = self.credentials.get(name)
+        return os.environ.get(var) if var else None

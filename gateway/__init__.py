@@ -1,0 +1,1 @@
+"""HTTP and process concerns: the Starlette app, configuration, auth, limits, CLI."""

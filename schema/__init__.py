@@ -1,0 +1,32 @@
+"""The GraphQL schema: the only package that knows GraphQL.
+
+Each domain module (``schema/<domain>.py``) exposes a ``Query`` class and, if it
+writes, a ``Mutation`` class; ``build_schema`` merges them into one Apollo
+Federation 2 subgraph.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from typing import Any
+
+import strawberry
+from strawberry.tools import merge_types
+
+DOMAIN_MODULES = ("schema.matter", "schema.registry", "schema.audit")
+
+
+def build_schema(extensions: Sequence[Any] = (), **kwargs: Any) -> strawberry.federation.Schema:
+    queries: list[type] = []
+    mutations: list[type] = []
+    for name in DOMAIN_MODULES:
+        module = importlib.import_module(name)
+        queries.append(module.Query)
+        if hasattr(module, "Mutation"):
+            mutations.append(module.Mutation)
+    query = merge_types("Query", tuple(queries))
+    mutation = merge_types("Mutation", tuple(mutations)) if mutations else None
+    return strawberry.federation.Schema(
+        query=query, mutation=mutation, extensions=list(extensions), **kwargs
+    )
