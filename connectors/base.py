@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import httpx
 
-from connectors.records import DepartmentView, HealthReport
+from connectors.records import DepartmentView, EnterpriseProfile, HealthReport, ProjectProfile
 
 if TYPE_CHECKING:
     from aiocache.base import BaseCache
@@ -36,14 +36,28 @@ class Connector(Protocol):
     async def fetch_projects(self, project_codes: Sequence[str]) -> Mapping[str, DepartmentView]:
         """Batch lookup; projects the department does not know are absent."""
 
-    async def list_project_codes(self) -> list[str]:
-        """Every project code the department knows (for the hub's matter index)."""
-
     async def health(self) -> HealthReport:
         """The department system's own health answer."""
 
     async def aclose(self) -> None:
         """Release what the connector holds (not the client: the hub owns it)."""
+
+
+@runtime_checkable
+class ProjectDirectory(Protocol):
+    """The connector that knows every project's master data (planning, by default).
+
+    The hub lists matters through it and keeps its matter index from it.
+    """
+
+    async def fetch_profiles(self, project_codes: Sequence[str]) -> Mapping[str, ProjectProfile]:
+        """Profiles of the given projects; unknown codes are absent."""
+
+    async def list_profiles(self) -> list[ProjectProfile]:
+        """Every project's profile, walking the department's paging."""
+
+    async def fetch_enterprise(self, credit_code: str) -> EnterpriseProfile | None:
+        """An enterprise's profile, or None if no project of it is known."""
 
 
 class ConnectorFactory(Protocol):

@@ -191,3 +191,41 @@ class HealthReport:
     status: str  # "UP", "DOWN" or "MAINTENANCE"
     latency_ms: float | None
     detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    name: str
+    phone: str
+
+
+@dataclass(frozen=True, slots=True)
+class EnterpriseProfile:
+    credit_code: str
+    name: str
+    liaison: Contact | None = None  # key enterprises have a liaison officer
+    key_enterprise: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectProfile:
+    """A project's master data, from the department acting as project directory.
+
+    The hub derives the approval stage from the items; it is not stored here.
+    """
+
+    project_code: str
+    name: str
+    enterprise: EnterpriseProfile
+    site: str
+    division: str
+    parcel_code: str
+    floors_above_ground: int
+    foundation_depth_m: float
+    ground_floor_area_m2: float
+    total_area_m2: float
+    is_plant: bool
+    special_fire: bool
+    phased_mode: str  # "NONE", "TWO_PHASE" or "THREE_PHASE"
+    agent: Contact | None = None  # 专职管家
+    source: SourceMeta | None = field(default=None, compare=False)
