@@ -228,4 +228,5 @@ class ProjectProfile:
     special_fire: bool
     phased_mode: str  # "NONE", "TWO_PHASE" or "THREE_PHASE"
     agent: Contact | None = None  # 专职管家
+    parties_fixed: bool = True  # all parties (builder, designer, supervisor) are contracted
     source: SourceMeta | None = field(default=None, compare=False)
