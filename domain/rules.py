@@ -66,9 +66,7 @@ def item_clock(item: ApprovalItem, as_of: date) -> ItemClock:
     limit = item.promised_limit_days if item.promised_limit_days is not None else item.statutory_limit_days
     if limit is None:
         return ItemClock(used, None, False, problem)
-    paused_days = sum(
-        working_days_between(max(lo, start), min(hi or end, end)) for lo, hi in item.paused
-    )
+    paused_days = sum(working_days_between(max(lo, start), min(hi or end, end)) for lo, hi in item.paused)
     due_on = add_working_days(start, limit + paused_days)
     overdue = item.status not in DECIDED and used > limit
     return ItemClock(used, due_on, overdue, problem)
@@ -219,7 +217,9 @@ def phased_permit(profile: ProjectProfile, views: Views) -> PhasedPermitAnswer:
 class Blocker:
     department: str
     kind: str | None
-    reason: str  # REJECTED, SUPPLEMENT_REQUIRED, SUSPENDED, OVERDUE, MATERIALS_OVERDUE, RETURN_DUE, FEE_UNPAID, JOINT_ACCEPTANCE_NOT_READY
+    # REJECTED, SUPPLEMENT_REQUIRED, SUSPENDED, OVERDUE, MATERIALS_OVERDUE, RETURN_DUE,
+    # FEE_UNPAID or JOINT_ACCEPTANCE_NOT_READY
+    reason: str
     message: str
 
 
@@ -281,7 +281,11 @@ def blockers(profile: ProjectProfile, views: Views, as_of: date) -> list[Blocker
             found.append(Blocker(item.department, item.kind, "OVERDUE", f"{label}：已超承诺时限"))
     cad = views.get("civil_air_defence")
     decision = cad.civil_air_defence if cad else None
-    if decision and decision.requirement is ShelterRequirement.FEE and decision.status is not Lifecycle.APPROVED:
+    if (
+        decision
+        and decision.requirement is ShelterRequirement.FEE
+        and decision.status is not Lifecycle.APPROVED
+    ):
         found.append(
             Blocker("civil_air_defence", None, "FEE_UNPAID", f"人防易地建设费未缴清（{decision.fee_yuan}元）")
         )
@@ -314,8 +318,14 @@ def next_steps(profile: ProjectProfile, views: Views, as_of: date) -> list[NextS
             steps.append(NextStep(item.department, item.kind, f"补齐补正：{item.name}", materials, code))
     cad = views.get("civil_air_defence")
     decision = cad.civil_air_defence if cad else None
-    if decision and decision.requirement is ShelterRequirement.FEE and decision.status is not Lifecycle.APPROVED:
-        steps.append(NextStep("civil_air_defence", None, "缴纳人防易地建设费", ("易地建设费缴费凭证",), "G08"))
+    if (
+        decision
+        and decision.requirement is ShelterRequirement.FEE
+        and decision.status is not Lifecycle.APPROVED
+    ):
+        steps.append(
+            NextStep("civil_air_defence", None, "缴纳人防易地建设费", ("易地建设费缴费凭证",), "G08")
+        )
     # The first handbook entries of the current stage with no application yet.
     stage = derive_stage(views)
     applied = {item.kind for item in _items(views) if item.status is not Lifecycle.NOT_STARTED}
@@ -324,9 +334,7 @@ def next_steps(profile: ProjectProfile, views: Views, as_of: date) -> list[NextS
             continue
         if entry.code == "G07" and not profile.special_fire:
             title = "办理消防设计备案"
-        elif entry.code == "G13" and not (
-            decision and decision.requirement is ShelterRequirement.SHELTER
-        ):
+        elif entry.code == "G13" and not (decision and decision.requirement is ShelterRequirement.SHELTER):
             continue
         else:
             title = f"申请{entry.name}"

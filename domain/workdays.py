@@ -50,9 +50,7 @@ def working_days_between(start: date, end: date) -> int:
     return sum(1 for i in range(1, (end - start).days + 1) if is_working_day(start + timedelta(days=i)))
 
 
-def working_days_used(
-    start: date, end: date, paused: Iterable[tuple[date, date | None]] = ()
-) -> int:
+def working_days_used(start: date, end: date, paused: Iterable[tuple[date, date | None]] = ()) -> int:
     """Working days from ``start`` to ``end`` that the clock ran.
 
     ``paused`` holds (from, until) periods waiting for supplements (补齐补正) or

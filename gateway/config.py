@@ -34,6 +34,9 @@ class HubSettings(BaseModel):
     embedded: bool = Field(
         True, description="start the simulated departments for connectors with no base_url"
     )
+    directory: str = Field(
+        "planning", description="the connector that lists projects and enterprises"
+    )
     fixture_seed: int = 2023
     fixture_projects: int = 200
 

@@ -27,6 +27,4 @@ def build_schema(extensions: Sequence[Any] = (), **kwargs: Any) -> strawberry.fe
             mutations.append(module.Mutation)
     query = merge_types("Query", tuple(queries))
     mutation = merge_types("Mutation", tuple(mutations)) if mutations else None
-    return strawberry.federation.Schema(
-        query=query, mutation=mutation, extensions=list(extensions), **kwargs
-    )
+    return strawberry.federation.Schema(query=query, mutation=mutation, extensions=list(extensions), **kwargs)

@@ -150,10 +150,16 @@ def test_each_phase_boundary():
         ),
     )
     fire = DepartmentView("fire", CODE, items=(item("fire.design_review"),))
-    full = {"planning": planning(*below, "planning.construction_permit"), "civil_air_defence": cad, "fire": fire}
+    full = {
+        "planning": planning(*below, "planning.construction_permit"),
+        "civil_air_defence": cad,
+        "fire": fire,
+    }
     assert _phases(full)["ABOVE_GROUND"].eligible
     assert not _phases({**full, "fire": DepartmentView("fire", CODE)})["ABOVE_GROUND"].eligible
-    assert _phases({**full, "fire": DepartmentView("fire", CODE)}, special_fire=False)["ABOVE_GROUND"].eligible
+    assert _phases({**full, "fire": DepartmentView("fire", CODE)}, special_fire=False)[
+        "ABOVE_GROUND"
+    ].eligible
     assert not _phases(full, parties_fixed=False)["EARTHWORK"].eligible
 
 
@@ -186,7 +192,9 @@ def test_fee_unpaid_and_joint_acceptance_blockers():
     cad = DepartmentView(
         "civil_air_defence",
         CODE,
-        civil_air_defence=CivilAirDefenceDecision(ShelterRequirement.FEE, None, 8000.0, Lifecycle.IN_REVIEW, "待审查"),
+        civil_air_defence=CivilAirDefenceDecision(
+            ShelterRequirement.FEE, None, 8000.0, Lifecycle.IN_REVIEW, "待审查"
+        ),
     )
     views = {"planning": planning("planning.verification"), "civil_air_defence": cad}
     found = {b.reason for b in blockers(profile(), views, AS_OF)}
