@@ -37,6 +37,9 @@ class HubSettings(BaseModel):
     directory: str = Field(
         "planning", description="the connector that lists projects and enterprises"
     )
+    index_refresh_s: float = Field(
+        60.0, gt=0, description="how often the matter index behind list filters is refreshed"
+    )
     fixture_seed: int = 2023
     fixture_projects: int = 200
 
