@@ -1,0 +1,114 @@
+"""Per-request DataLoaders: one per department lookup, plus the project directory.
+
+Every ``load`` made in the same event-loop tick is batched into one
+``connector.fetch_projects`` call per department, so a matter's five
+departments are fetched concurrently and a page of N matters costs one call
+per department. A department that fails fails only its own keys: the loader
+returns the exception for each of them, and the resolvers turn it into a null
+field with a GraphQL error, never a failed request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from strawberry.dataloader import DataLoader
+
+from connectors.base import Connector, ProjectDirectory
+from connectors.records import DepartmentView, EnterpriseProfile, ProjectProfile, SourceMeta
+
+
+class LoaderServices(Protocol):
+    """What the loaders need from the app's long-lived services."""
+
+    @property
+    def connectors(self) -> Mapping[str, Connector]: ...
+
+    @property
+    def directory(self) -> ProjectDirectory | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ViewResult:
+    """One department's answer for one project: its view (None: not known there) and where from."""
+
+    department: str
+    view: DepartmentView | None
+    meta: SourceMeta
+
+
+@dataclass(frozen=True, slots=True)
+class Loaders:
+    views: dict[str, DataLoader[str, ViewResult]]  # department -> loader
+    profiles: DataLoader[str, ProjectProfile | None]
+    enterprises: DataLoader[str, EnterpriseProfile | None]
+
+
+class NoDirectory(Exception):
+    """No connector acts as the project directory (configuration problem; masked)."""
+
+
+def _view_batch(department: str, connector: Connector) -> Any:
+    async def load(keys: list[str]) -> Sequence[ViewResult | BaseException]:
+        fetched_at = datetime.now(UTC)
+        started = time.perf_counter()
+        try:
+            found = await connector.fetch_projects(keys)
+        except Exception as exc:  # noqa: BLE001 - each key carries the department's failure
+            return [exc] * len(keys)
+        # A project the department does not know has no view to carry its meta: use the batch's.
+        batch_meta = SourceMeta(fetched_at=fetched_at, latency_ms=(time.perf_counter() - started) * 1000)
+        results: list[ViewResult | BaseException] = []
+        for key in keys:
+            view = found.get(key)
+            meta = view.source if view is not None and view.source is not None else batch_meta
+            results.append(ViewResult(department, view, meta))
+        return results
+
+    return load
+
+
+def _profile_batch(directory: ProjectDirectory | None) -> Any:
+    async def load(keys: list[str]) -> Sequence[ProjectProfile | None | BaseException]:
+        if directory is None:
+            return [NoDirectory("no project directory is configured")] * len(keys)
+        try:
+            found = await directory.fetch_profiles(keys)
+        except Exception as exc:  # noqa: BLE001
+            return [exc] * len(keys)
+        return [found.get(key) for key in keys]
+
+    return load
+
+
+def _enterprise_batch(directory: ProjectDirectory | None) -> Any:
+    async def one(key: str) -> EnterpriseProfile | None | BaseException:
+        if directory is None:
+            return NoDirectory("no project directory is configured")
+        try:
+            return await directory.fetch_enterprise(key)
+        except Exception as exc:  # noqa: BLE001
+            return exc
+
+    async def load(keys: list[str]) -> Sequence[EnterpriseProfile | None | BaseException]:
+        # The directory has no batch lookup for enterprises; these are rare (one per query).
+        return await asyncio.gather(*(one(key) for key in keys))
+
+    return load
+
+
+def create_loaders(services: LoaderServices) -> Loaders:
+    """Fresh loaders for one request (their caches must not outlive it)."""
+    return Loaders(
+        views={
+            name: DataLoader(load_fn=_view_batch(name, connector))
+            for name, connector in services.connectors.items()
+        },
+        profiles=DataLoader(load_fn=_profile_batch(services.directory)),
+        enterprises=DataLoader(load_fn=_enterprise_batch(services.directory)),
+    )

@@ -1,0 +1,213 @@
+"""The one-matter queries portals rely on (names fixed by the API contract).
+
+- ``matter(projectCode)``: a project across every department;
+- ``matters(filter, first, after)``: filtered, Relay-paged, over the matter index;
+- ``enterprise(creditCode)``: an enterprise with its projects as a connection;
+- ``sources``: each department system's health and the hub's figures for it;
+- ``approvalGuide``: the handbook's 14 construction approvals.
+
+Identifiers are checked here, at the edge, before any department is called
+(DESIGN rule 4). Resolvers stay thin: loading lives in ``schema.types`` and
+``schema.loaders``, rules in ``domain.rules``; who may see what is checked
+against ``info.context.principal`` by the security layer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from typing import Annotated, Any
+
+import strawberry
+from strawberry.types import Info
+
+from connectors.errors import ConnectorError, InvalidInput
+from connectors.records import HealthReport
+from domain.identifiers import credit_code_problem, project_code_problem
+from schema.matter_index import MatterIndex, MatterQuery
+from schema.types import (
+    DEFAULT_PAGE,
+    MAX_PAGE,
+    ApprovalGuideEntry,
+    Enterprise,
+    Lifecycle,
+    Matter,
+    MatterConnection,
+    SourceHealth,
+    Stage,
+    _ordered,
+    approval_guide,
+    load_matter,
+    matter_connection,
+)
+
+# -- edge checks -------------------------------------------------------------------
+
+
+def checked_project_code(value: object, *, argument: str) -> str:
+    problem = project_code_problem(value) if isinstance(value, str) else "a project code is a string"
+    if problem is not None:
+        raise InvalidInput(f"{argument}: {problem}", argument=argument, rule=problem)
+    assert isinstance(value, str)
+    return value
+
+
+def checked_credit_code(value: object, *, argument: str) -> str:
+    problem = credit_code_problem(value) if isinstance(value, str) else "a credit code is a string"
+    if problem is not None:
+        raise InvalidInput(f"{argument}: {problem}", argument=argument, rule=problem)
+    assert isinstance(value, str)
+    return value
+
+
+def checked_first(first: int | None, *, argument: str = "first") -> int:
+    if first is None:
+        return DEFAULT_PAGE
+    if not 0 <= first <= MAX_PAGE:
+        rule = f"first must be between 0 and {MAX_PAGE}"
+        raise InvalidInput(f"{argument}: {rule}", argument=argument, rule=rule)
+    return first
+
+
+# -- inputs ------------------------------------------------------------------------
+
+
+@strawberry.input(description="Every given condition must hold.")
+class MatterFilter:
+    credit_code: str | None = strawberry.field(default=None, description="The enterprise's credit code.")
+    stage: Stage | None = None
+    department: str | None = strawberry.field(
+        default=None, description="Projects this department knows (e.g. fire); narrows status and overdue."
+    )
+    status: Lifecycle | None = strawberry.field(default=None, description="Some item has this status.")
+    overdue: bool | None = strawberry.field(default=None, description="Some item is past its time limit.")
+
+    def to_query(self, departments: set[str]) -> MatterQuery:
+        credit_code = (
+            checked_credit_code(self.credit_code, argument="filter.creditCode")
+            if self.credit_code is not None
+            else None
+        )
+        if self.department is not None and self.department not in departments:
+            rule = f"department must be one of {', '.join(_ordered(departments))}"
+            raise InvalidInput(f"filter.department: {rule}", argument="filter.department", rule=rule)
+        return MatterQuery(
+            credit_code=credit_code,
+            stage=self.stage,
+            department=self.department,
+            status=self.status,
+            overdue=self.overdue,
+        )
+
+
+# -- loading -----------------------------------------------------------------------
+
+
+async def load_enterprise(info: Info, credit_code: str) -> Enterprise | None:
+    try:
+        found = await info.context.loaders.enterprises.load(credit_code)
+    except ConnectorError:
+        # The directory failed: the index's copy of the enterprise, if it has one.
+        index = getattr(info.context.services, "matter_index", None)
+        if isinstance(index, MatterIndex):
+            for entry in index.select(MatterQuery(credit_code=credit_code))[:1]:
+                return Enterprise.of(entry.profile.enterprise)
+        raise
+    return Enterprise.of(found) if found is not None else None
+
+
+async def _maybe_await(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value
+
+
+def _count(stats: dict[str, Any], *names: str) -> int | None:
+    for name in names:
+        value = stats.get(name)
+        if isinstance(value, int):
+            return value
+    return None
+
+
+async def _source_health(name: str, connector: Any) -> SourceHealth:
+    report: HealthReport | None
+    detail: str | None = None
+    try:
+        report = await connector.health()
+    except Exception as exc:  # noqa: BLE001 - a department that cannot answer is reported, not raised
+        report = None
+        detail = str(exc) if isinstance(exc, ConnectorError) else "health check failed"
+    pipeline = getattr(connector, "pipeline", None)
+    stats_fn = getattr(pipeline, "stats", None)
+    stats = await _maybe_await(stats_fn()) if callable(stats_fn) else {}
+    stats = dict(stats) if isinstance(stats, dict) else {}
+    breaker = stats.get("breaker_state", stats.get("breaker"))
+    if isinstance(breaker, dict):
+        breaker = breaker.get("state")
+    return SourceHealth(
+        department=name,
+        title=getattr(connector, "title", name),
+        status=report.status if report else "UNREACHABLE",
+        latency_ms=report.latency_ms if report else None,
+        detail=report.detail if report else detail,
+        breaker_state=str(breaker) if breaker is not None else None,
+        calls=_count(stats, "calls"),
+        errors=_count(stats, "errors"),
+        retries=_count(stats, "retries"),
+        cache_hits=_count(stats, "cache_hits"),
+        cache_misses=_count(stats, "cache_misses"),
+        stale_served=_count(stats, "stale_served", "stale_hits"),
+        counters=_jsonable(stats),
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+# -- the queries -------------------------------------------------------------------
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="A construction project's whole approval picture, by project code.")
+    async def matter(
+        self,
+        info: Info,
+        project_code: Annotated[str, strawberry.argument(description="投资项目统一代码 (GB/T 40058-2021).")],
+    ) -> Matter | None:
+        return await load_matter(info, checked_project_code(project_code, argument="projectCode"))
+
+    @strawberry.field(description="Matters by filter, Relay-paged; filters read the matter index.")
+    async def matters(
+        self,
+        info: Info,
+        filter: MatterFilter | None = None,  # noqa: A002 - the API's fixed argument name
+        first: Annotated[int | None, strawberry.argument(description="At most 100; 20 by default.")] = None,
+        after: str | None = None,
+    ) -> MatterConnection:
+        query = filter.to_query(set(info.context.connectors)) if filter else MatterQuery()
+        return await matter_connection(info, query, checked_first(first), after)
+
+    @strawberry.field(description="An enterprise by unified social credit code, with its projects.")
+    async def enterprise(
+        self,
+        info: Info,
+        credit_code: Annotated[str, strawberry.argument(description="统一社会信用代码 (GB 32100-2015).")],
+    ) -> Enterprise | None:
+        return await load_enterprise(info, checked_credit_code(credit_code, argument="creditCode"))
+
+    @strawberry.field(description="Each department system's health, latency, breaker and cache figures.")
+    async def sources(self, info: Info) -> list[SourceHealth]:
+        connectors = info.context.connectors
+        names = _ordered(connectors)
+        return list(await asyncio.gather(*(_source_health(n, connectors[n]) for n in names)))
+
+    @strawberry.field(description="The zone's advance-notice handbook: 14 construction approvals.")
+    def approval_guide(self) -> list[ApprovalGuideEntry]:
+        return approval_guide()

@@ -1,0 +1,289 @@
+"""The index of matters behind list filters and paging.
+
+Filters such as "overdue" or "stage" need every project's department views;
+asking the departments per query would fan out per project. The index keeps
+them instead: it walks the project directory (``list_profiles``) and asks each
+department for all projects through its batch lookup, in chunks, then keeps a
+small summary per project. ``matters`` and ``Enterprise.projects`` filter and
+page over the index, then load the page's matters through the per-request
+DataLoaders: one batch call per department for a whole page.
+
+Freshness: the index is rebuilt every ``hub.index_refresh_s`` seconds (60 by
+default) in the background, so a filter may be up to that old (plus the
+connectors' cache TTL); the matters it returns are loaded fresh. A department
+that fails during a refresh keeps its last good views and is reported in
+``MatterConnection.index``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import bisect
+import contextlib
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from connectors.base import Connector, ProjectDirectory
+from connectors.errors import InvalidInput
+from connectors.records import DepartmentView, Lifecycle, ProjectProfile, Stage
+from domain import rules
+
+log = logging.getLogger(__name__)
+
+DEFAULT_REFRESH_S = 60.0
+DEFAULT_CHUNK = 100  # projects per department batch call while indexing
+
+
+@dataclass(frozen=True, slots=True)
+class IndexEntry:
+    """What the filters need to know of one project."""
+
+    project_code: str
+    profile: ProjectProfile
+    stage: Stage
+    departments: frozenset[str]  # departments that know the project
+    statuses: frozenset[tuple[str, Lifecycle]]  # (department, normalised item status)
+    overdue_departments: frozenset[str]  # departments with an overdue item
+
+    @property
+    def credit_code(self) -> str:
+        return self.profile.enterprise.credit_code
+
+
+@dataclass(frozen=True, slots=True)
+class MatterQuery:
+    """A validated list filter; None means "any"."""
+
+    credit_code: str | None = None
+    stage: Stage | None = None
+    department: str | None = None
+    status: Lifecycle | None = None
+    overdue: bool | None = None
+
+    def matches(self, entry: IndexEntry) -> bool:
+        if self.credit_code is not None and entry.credit_code != self.credit_code:
+            return False
+        if self.stage is not None and entry.stage is not self.stage:
+            return False
+        if self.department is not None and self.department not in entry.departments:
+            return False
+        if self.status is not None:
+            if self.department is not None:
+                if (self.department, self.status) not in entry.statuses:
+                    return False
+            elif all(status is not self.status for _, status in entry.statuses):
+                return False
+        if self.overdue is not None:
+            overdue = (
+                self.department in entry.overdue_departments
+                if self.department is not None
+                else bool(entry.overdue_departments)
+            )
+            if overdue is not self.overdue:
+                return False
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    entries: list[IndexEntry]
+    total: int
+    has_next: bool
+    has_previous: bool
+
+
+@dataclass(slots=True)
+class IndexStatus:
+    built_at: datetime | None
+    as_of: date | None
+    refresh_s: float
+    projects: int
+    # department -> error code of its last failed refresh (its views are the last good ones)
+    stale_departments: dict[str, str] = field(default_factory=dict)
+
+
+# -- cursors ---------------------------------------------------------------------
+
+_CURSOR_PREFIX = "matter:"
+
+
+def encode_cursor(project_code: str) -> str:
+    """An opaque, stable cursor: the project code, so paging survives index refreshes."""
+    return base64.urlsafe_b64encode((_CURSOR_PREFIX + project_code).encode()).decode()
+
+
+def decode_cursor(cursor: str, *, argument: str = "after") -> str:
+    try:
+        raw = base64.urlsafe_b64decode(cursor.encode("ascii")).decode("utf-8")
+    except (ValueError, UnicodeError):
+        raw = ""
+    if not raw.startswith(_CURSOR_PREFIX) or len(raw) > 64:
+        raise InvalidInput(
+            f"{argument}: not a cursor this API returned",
+            argument=argument,
+            rule="a cursor must be an endCursor or edge cursor from an earlier page",
+        )
+    return raw[len(_CURSOR_PREFIX) :]
+
+
+def page_of(entries: Sequence[IndexEntry], first: int, after: str | None) -> Page:
+    """``first`` entries after the cursor ``after`` (entries sorted by project code)."""
+    start = 0
+    if after is not None:
+        code = decode_cursor(after)
+        start = bisect.bisect_right([e.project_code for e in entries], code)
+    chunk = list(entries[start : start + first])
+    return Page(chunk, len(entries), start + first < len(entries), start > 0)
+
+
+# -- the index ------------------------------------------------------------------
+
+
+def summarise(profile: ProjectProfile, views: Mapping[str, DepartmentView], as_of: date) -> IndexEntry:
+    statuses: set[tuple[str, Lifecycle]] = set()
+    overdue: set[str] = set()
+    for name, view in views.items():
+        for item in view.items:
+            statuses.add((name, item.status))
+            if rules.item_clock(item, as_of).overdue:
+                overdue.add(name)
+    return IndexEntry(
+        project_code=profile.project_code,
+        profile=profile,
+        stage=rules.derive_stage(views),
+        departments=frozenset(views),
+        statuses=frozenset(statuses),
+        overdue_departments=frozenset(overdue),
+    )
+
+
+class MatterIndex:
+    """Every project's summary, rebuilt in the background every ``refresh_s`` seconds."""
+
+    def __init__(
+        self,
+        directory: ProjectDirectory,
+        connectors: Mapping[str, Connector],
+        *,
+        refresh_s: float = DEFAULT_REFRESH_S,
+        chunk: int = DEFAULT_CHUNK,
+        as_of: Callable[[], date] = date.today,
+    ) -> None:
+        self._directory = directory
+        self._connectors = dict(connectors)
+        self.refresh_s = refresh_s
+        self._chunk = chunk
+        self._as_of = as_of
+        self._entries: list[IndexEntry] = []
+        self._by_code: dict[str, IndexEntry] = {}
+        self._views: dict[str, dict[str, DepartmentView]] = {}
+        self._status = IndexStatus(None, None, refresh_s, 0)
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def for_services(cls, services: Any) -> MatterIndex:
+        """The services' index; made on first use when the lifespan did not make one."""
+        index = getattr(services, "matter_index", None)
+        if isinstance(index, MatterIndex):
+            return index
+        settings = getattr(services, "settings", None)
+        refresh_s = getattr(getattr(settings, "hub", None), "index_refresh_s", DEFAULT_REFRESH_S)
+        as_of = getattr(services, "as_of", date.today)
+        index = cls(services.directory, services.connectors, refresh_s=refresh_s, as_of=as_of)
+        services.matter_index = index
+        stack = getattr(services, "_exit", None)
+        if isinstance(stack, contextlib.AsyncExitStack):
+            stack.push_async_callback(index.aclose)
+        return index
+
+    @property
+    def built(self) -> bool:
+        return self._status.built_at is not None
+
+    @property
+    def status(self) -> IndexStatus:
+        return self._status
+
+    def start(self) -> None:
+        """Refresh now and then every ``refresh_s`` seconds, in a background task."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="matter-index-refresh")
+
+    async def aclose(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def ready(self) -> None:
+        """Build the index now unless it has been built (or is being built)."""
+        if not self.built:
+            async with self._lock:
+                if not self.built:
+                    await self._refresh()
+        self.start()
+
+    async def refresh(self) -> None:
+        async with self._lock:
+            await self._refresh()
+
+    async def _run(self) -> None:
+        while True:
+            if self.built:
+                await asyncio.sleep(self.refresh_s)
+            try:
+                await self.refresh()
+            except Exception:  # a failed refresh keeps the last good index
+                log.warning("matter index refresh failed; keeping the last good index", exc_info=True)
+                await asyncio.sleep(self.refresh_s)
+
+    async def _refresh(self) -> None:
+        as_of = self._as_of()
+        profiles = await self._directory.list_profiles()
+        codes = sorted(p.project_code for p in profiles)
+        results = await asyncio.gather(
+            *(self._department_views(name, connector, codes) for name, connector in self._connectors.items()),
+            return_exceptions=True,
+        )
+        stale: dict[str, str] = {}
+        views: dict[str, dict[str, DepartmentView]] = {}
+        for name, result in zip(self._connectors, results, strict=True):
+            if isinstance(result, BaseException):
+                if not isinstance(result, Exception):
+                    raise result
+                stale[name] = getattr(result, "code", "INTERNAL")
+                views[name] = self._views.get(name, {})
+            else:
+                views[name] = result
+        entries = [
+            summarise(p, {n: v[p.project_code] for n, v in views.items() if p.project_code in v}, as_of)
+            for p in sorted(profiles, key=lambda p: p.project_code)
+        ]
+        self._views = views
+        self._entries = entries
+        self._by_code = {e.project_code: e for e in entries}
+        self._status = IndexStatus(datetime.now(UTC), as_of, self.refresh_s, len(entries), stale)
+
+    async def _department_views(
+        self, name: str, connector: Connector, codes: list[str]
+    ) -> dict[str, DepartmentView]:
+        found: dict[str, DepartmentView] = {}
+        for i in range(0, len(codes), self._chunk):
+            found.update(await connector.fetch_projects(codes[i : i + self._chunk]))
+        return found
+
+    def select(self, query: MatterQuery) -> list[IndexEntry]:
+        return [e for e in self._entries if query.matches(e)]
+
+    def entry(self, project_code: str) -> IndexEntry | None:
+        return self._by_code.get(project_code)
+
+    def profile(self, project_code: str) -> ProjectProfile | None:
+        entry = self._by_code.get(project_code)
+        return entry.profile if entry else None

@@ -1,0 +1,615 @@
+"""Strawberry types of the one-matter view, and how records become them.
+
+Resolvers stay thin: a ``Matter`` is built once per project from its profile
+and each department's ``ViewResult`` (or that department's error), loaded
+concurrently through the DataLoaders; its fields only read what was loaded and
+apply ``domain.rules``. A department's failure nulls only the fields that
+department feeds, with a GraphQL error carrying its extensions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+import strawberry
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from connectors import records
+from connectors.errors import ConnectorError
+from connectors.records import DepartmentView, ProjectProfile
+from domain import rules
+from domain.handbook import BY_CODE, HANDBOOK, GuideEntry
+from schema.loaders import ViewResult
+from schema.matter_index import MatterIndex, MatterQuery, Page, encode_cursor, page_of
+
+Lifecycle = strawberry.enum(records.Lifecycle, description="The one lifecycle every department maps onto.")
+Stage = strawberry.enum(records.Stage, description="The four approval stages.")
+ShelterRequirement = strawberry.enum(records.ShelterRequirement)
+FirePathKind = strawberry.enum(records.FirePathKind)
+Utility = strawberry.enum(records.Utility)
+UtilityStatus = strawberry.enum(records.UtilityStatus)
+RegistrationType = strawberry.enum(records.RegistrationType)
+
+
+@strawberry.enum(description="How fresh a department's part of a matter is.")
+class SourceStatus(StrEnum):
+    OK = "OK"  # answered now (or from the fresh cache)
+    STALE = "STALE"  # the department failed; this is its last good answer
+    UNAVAILABLE = "UNAVAILABLE"  # failed, nothing cached: its part is null
+
+
+# Departments in the order a matter lists them.
+DEPARTMENT_ORDER = ("planning", "civil_air_defence", "fire", "utilities", "real_estate")
+
+
+# -- leaf types -------------------------------------------------------------------
+
+
+@strawberry.type
+class Contact:
+    name: str
+    phone: str
+
+    @classmethod
+    def of(cls, contact: records.Contact | None) -> Contact | None:
+        return cls(name=contact.name, phone=contact.phone) if contact else None
+
+
+@strawberry.type(description="One approval item a department handles, with its working-day clock.")
+class ApprovalItem:
+    department: str
+    kind: str
+    name: str
+    status: Lifecycle
+    raw_status: str
+    file_number: str | None
+    submitted_on: date | None
+    accepted_on: date | None
+    decided_on: date | None
+    statutory_limit_days: int | None
+    promised_limit_days: int | None
+    working_days_used: int | None = strawberry.field(
+        description="Working days on the Chinese calendar, not counting 补齐补正 or 挂起."
+    )
+    due_on: date | None
+    overdue: bool
+    limit_problem: str | None = strawberry.field(description="Bad time-limit data, if any.")
+    certificate_number: str | None
+    missing_materials: list[str] = strawberry.field(description="容缺受理: materials still owed.")
+    materials_due_on: date | None
+    on_commitment: bool = strawberry.field(description="告知承诺制: decided on a written promise.")
+
+    @classmethod
+    def of(cls, item: records.ApprovalItem, as_of: date) -> ApprovalItem:
+        clock = rules.item_clock(item, as_of)
+        return cls(
+            department=item.department,
+            kind=item.kind,
+            name=item.name,
+            status=item.status,
+            raw_status=item.raw_status,
+            file_number=item.file_number,
+            submitted_on=item.submitted_on,
+            accepted_on=item.accepted_on,
+            decided_on=item.decided_on,
+            statutory_limit_days=item.statutory_limit_days,
+            promised_limit_days=item.promised_limit_days,
+            working_days_used=clock.working_days_used,
+            due_on=clock.due_on,
+            overdue=clock.overdue,
+            limit_problem=clock.limit_problem,
+            certificate_number=item.certificate_number,
+            missing_materials=list(item.missing_materials),
+            materials_due_on=item.materials_due_on,
+            on_commitment=item.on_commitment,
+        )
+
+
+@strawberry.type(description="The civil air defence decision: build a shelter, pay the fee, or exempt.")
+class CivilAirDefenceDecision:
+    requirement: ShelterRequirement
+    shelter_area_m2: float | None
+    fee_yuan: float | None = strawberry.field(description="易地建设费, when the fee applies.")
+    status: Lifecycle
+    raw_status: str
+
+    @classmethod
+    def of(cls, d: records.CivilAirDefenceDecision) -> CivilAirDefenceDecision:
+        return cls(
+            requirement=d.requirement,
+            shelter_area_m2=d.shelter_area_m2,
+            fee_yuan=d.fee_yuan,
+            status=d.status,
+            raw_status=d.raw_status,
+        )
+
+
+@strawberry.type(description="Fire: design review then acceptance, or filing (备案) with spot checks.")
+class FirePath:
+    path: FirePathKind
+    spot_check_drawn: bool
+
+
+@strawberry.type
+class UtilityTicket:
+    utility: Utility
+    ticket_number: str
+    status: UtilityStatus
+    raw_status: str
+    updated_on: date | None
+
+    @classmethod
+    def of(cls, t: records.UtilityTicket) -> UtilityTicket:
+        return cls(
+            utility=t.utility,
+            ticket_number=t.ticket_number,
+            status=t.status,
+            raw_status=t.raw_status,
+            updated_on=t.updated_on,
+        )
+
+
+@strawberry.type(description="A real-estate registration of one unit (不动产单元).")
+class Registration:
+    business_number: str
+    unit_number: str = strawberry.field(description="28-character unit number (GB/T 37346-2019).")
+    parcel_code: str = strawberry.field(description="宗地代码: the unit number's first 19 characters.")
+    type: RegistrationType
+    raw_type: str
+    status: Lifecycle
+    raw_status: str
+    submitted_on: date | None
+    registered_on: date | None
+    certificate_number: str | None
+
+    @classmethod
+    def of(cls, r: records.Registration) -> Registration:
+        return cls(
+            business_number=r.business_number,
+            unit_number=r.unit_number,
+            parcel_code=r.unit_number[:19],
+            type=r.type,
+            raw_type=r.raw_type,
+            status=r.status,
+            raw_status=r.raw_status,
+            submitted_on=r.submitted_on,
+            registered_on=r.registered_on,
+            certificate_number=r.certificate_number,
+        )
+
+
+@strawberry.type(description="One phase of a phased construction permit (分阶段办理施工许可).")
+class Phase:
+    phase: str = strawberry.field(description="EARTHWORK, BASEMENT, BELOW_GROUND, ABOVE_GROUND or FULL.")
+    name: str
+    eligible: bool
+    missing: list[str] = strawberry.field(description="Prerequisites still missing, by name.")
+
+
+@strawberry.type
+class PhasedPermit:
+    mode: str = strawberry.field(description="NONE, TWO_PHASE or THREE_PHASE.")
+    phases: list[Phase]
+
+    @classmethod
+    def of(cls, answer: rules.PhasedPermitAnswer) -> PhasedPermit:
+        return cls(
+            mode=answer.mode,
+            phases=[Phase(phase=p.phase, name=p.name, eligible=p.eligible, missing=list(p.missing)) for p in answer.phases],
+        )
+
+
+@strawberry.type(description="An entry of the zone's advance-notice handbook (14 construction approvals).")
+class ApprovalGuideEntry:
+    code: str
+    name: str
+    department: str
+    stage: Stage
+    basis: str = strawberry.field(description="Legal basis.")
+    conditions: list[str]
+    materials: list[str]
+    process: list[str]
+    contact: str = strawberry.field(description="The service centre window's phone number.")
+    statutory_days: int
+    promised_days: int
+    item_kinds: list[str]
+
+    @classmethod
+    def of(cls, e: GuideEntry) -> ApprovalGuideEntry:
+        return cls(
+            code=e.code,
+            name=e.name,
+            department=e.department,
+            stage=e.stage,
+            basis=e.basis,
+            conditions=list(e.conditions),
+            materials=list(e.materials),
+            process=list(e.process),
+            contact=e.contact,
+            statutory_days=e.statutory_days,
+            promised_days=e.promised_days,
+            item_kinds=list(e.item_kinds),
+        )
+
+
+def approval_guide() -> list[ApprovalGuideEntry]:
+    return [ApprovalGuideEntry.of(e) for e in HANDBOOK]
+
+
+@strawberry.type(description="What stops the project moving.")
+class Blocker:
+    department: str
+    kind: str | None
+    reason: str
+    message: str
+
+
+@strawberry.type(description="What the enterprise must bring next, from the handbook.")
+class NextStep:
+    department: str
+    kind: str | None
+    title: str
+    materials: list[str]
+    guide_entry_code: str | None
+
+    @strawberry.field
+    def guide_entry(self) -> ApprovalGuideEntry | None:
+        entry = BY_CODE.get(self.guide_entry_code) if self.guide_entry_code else None
+        return ApprovalGuideEntry.of(entry) if entry else None
+
+
+@strawberry.type(description="One department's part of a matter: how fresh it is.")
+class MatterSource:
+    department: str
+    status: SourceStatus
+    known: bool | None = strawberry.field(description="Whether the department knows the project.")
+    fetched_at: datetime | None
+    latency_ms: float | None
+    error_code: str | None = strawberry.field(description="DEPARTMENT_UNAVAILABLE, _TIMEOUT or _REJECTED.")
+    retryable: bool | None
+    message: str | None
+
+
+@strawberry.type(description="A department's items (planning has no other part).")
+class DepartmentItems:
+    department: str
+    items: list[ApprovalItem]
+
+
+@strawberry.type(description="A department system's health and the hub's figures for it.")
+class SourceHealth:
+    department: str
+    title: str
+    status: str = strawberry.field(description="UP, DOWN, MAINTENANCE, or UNREACHABLE (no answer).")
+    latency_ms: float | None
+    detail: str | None
+    breaker_state: str | None
+    calls: int | None
+    errors: int | None
+    retries: int | None
+    cache_hits: int | None
+    cache_misses: int | None
+    stale_served: int | None
+    counters: JSON | None = strawberry.field(description="All of the call pipeline's counters.")
+
+
+# -- matters ----------------------------------------------------------------------
+
+Part = ViewResult | Exception  # one department's answer for one project, or its failure
+
+
+@strawberry.federation.type(keys=["projectCode"], description="A construction project across every department.")
+class Matter:
+    project_code: str
+    _profile: strawberry.Private[ProjectProfile | None]
+    _profile_error: strawberry.Private[Exception | None]
+    _parts: strawberry.Private[dict[str, Part]]
+    _as_of: strawberry.Private[date]
+
+    @classmethod
+    async def resolve_reference(cls, info: Info, **representation: Any) -> Matter | None:
+        from schema.matter import checked_project_code  # the edge checks live with the queries
+
+        code = checked_project_code(representation.get("projectCode"), argument="projectCode")
+        return await load_matter(info, code)
+
+    # views of the departments that answered (fresh or stale)
+    def _views(self) -> dict[str, DepartmentView]:
+        return {
+            name: part.view
+            for name, part in self._parts.items()
+            if isinstance(part, ViewResult) and part.view is not None
+        }
+
+    def _part(self, department: str) -> DepartmentView | None:
+        part = self._parts.get(department)
+        if isinstance(part, Exception):
+            raise part
+        return part.view if part is not None else None
+
+    def _known_profile(self) -> ProjectProfile:
+        if self._profile is None:
+            raise self._profile_error or LookupError("no profile")
+        return self._profile
+
+    @strawberry.field
+    def name(self) -> str | None:
+        return self._known_profile().name
+
+    @strawberry.field
+    def enterprise(self) -> Enterprise | None:
+        return Enterprise.of(self._known_profile().enterprise)
+
+    @strawberry.field
+    def site(self) -> str | None:
+        return self._known_profile().site
+
+    @strawberry.field(description="宗地代码 shared by planning and registration.")
+    def parcel_code(self) -> str | None:
+        return self._known_profile().parcel_code
+
+    @strawberry.field(description="专职管家, if the project has one.")
+    def agent(self) -> Contact | None:
+        return Contact.of(self._known_profile().agent)
+
+    @strawberry.field(description="Derived from the departments that answered (see sources).")
+    def stage(self) -> Stage:
+        return rules.derive_stage(self._views())
+
+    @strawberry.field(description="Every item of the departments that answered; see sources for the rest.")
+    def items(self) -> list[ApprovalItem]:
+        views = self._views()
+        return [
+            ApprovalItem.of(item, self._as_of)
+            for name in _ordered(views)
+            for item in views[name].items
+        ]
+
+    @strawberry.field(description="Planning's items; null with an error when planning failed.")
+    def planning(self) -> DepartmentItems | None:
+        view = self._part("planning")
+        items = view.items if view else ()
+        return DepartmentItems(department="planning", items=[ApprovalItem.of(i, self._as_of) for i in items])
+
+    @strawberry.field
+    def civil_air_defence(self) -> CivilAirDefenceDecision | None:
+        view = self._part("civil_air_defence")
+        decision = view.civil_air_defence if view else None
+        return CivilAirDefenceDecision.of(decision) if decision else None
+
+    @strawberry.field
+    def fire_path(self) -> FirePath | None:
+        view = self._part("fire")
+        path = view.fire_path if view else None
+        return FirePath(path=path.path, spot_check_drawn=path.spot_check_drawn) if path else None
+
+    @strawberry.field(description="The four joint-connection tickets; null with an error when utilities failed.")
+    def utilities(self) -> list[UtilityTicket] | None:
+        view = self._part("utilities")
+        return [UtilityTicket.of(t) for t in view.utilities] if view else []
+
+    @strawberry.field(description="Registrations by unit; null with an error when registration failed.")
+    def real_estate(self) -> list[Registration] | None:
+        view = self._part("real_estate")
+        return [Registration.of(r) for r in view.registrations] if view else []
+
+    @strawberry.field(description="Per phase: eligible, or the prerequisites missing by name.")
+    def phased_permit(self) -> PhasedPermit | None:
+        profile = self._known_profile()
+        # The answer is only right when every department holding a prerequisite answered.
+        for name in ("planning", "civil_air_defence") + (("fire",) if profile.special_fire else ()):
+            self._part(name)
+        return PhasedPermit.of(rules.phased_permit(profile, self._views()))
+
+    @strawberry.field(description="From the departments that answered (see sources).")
+    def blockers(self) -> list[Blocker] | None:
+        found = rules.blockers(self._known_profile(), self._views(), self._as_of)
+        return [Blocker(department=b.department, kind=b.kind, reason=b.reason, message=b.message) for b in found]
+
+    @strawberry.field(description="What to bring next, from the handbook and the departments that answered.")
+    def next_steps(self) -> list[NextStep] | None:
+        found = rules.next_steps(self._known_profile(), self._views(), self._as_of)
+        return [
+            NextStep(
+                department=s.department,
+                kind=s.kind,
+                title=s.title,
+                materials=list(s.materials),
+                guide_entry_code=s.guide_entry_code,
+            )
+            for s in found
+        ]
+
+    @strawberry.field(description="Per department: OK, STALE or UNAVAILABLE, fetched-at and latency.")
+    def sources(self) -> list[MatterSource]:
+        return [_source(name, self._parts[name]) for name in _ordered(self._parts)]
+
+
+def _ordered(names: Iterable[str]) -> list[str]:
+    rank = {name: i for i, name in enumerate(DEPARTMENT_ORDER)}
+    return sorted(names, key=lambda n: (rank.get(n, len(rank)), n))
+
+
+def _source(department: str, part: Part) -> MatterSource:
+    if isinstance(part, Exception):
+        is_hub = isinstance(part, ConnectorError)
+        return MatterSource(
+            department=department,
+            status=SourceStatus.UNAVAILABLE,
+            known=None,
+            fetched_at=None,
+            latency_ms=None,
+            error_code=part.code if is_hub else "INTERNAL_SERVER_ERROR",
+            retryable=part.retryable if is_hub else None,
+            message=str(part) if is_hub else None,
+        )
+    return MatterSource(
+        department=department,
+        status=SourceStatus.STALE if part.meta.stale else SourceStatus.OK,
+        known=part.view is not None,
+        fetched_at=part.meta.fetched_at,
+        latency_ms=round(part.meta.latency_ms, 3),
+        error_code=None,
+        retryable=None,
+        message=None,
+    )
+
+
+async def _settle(awaitable: Any) -> Any:
+    try:
+        return await awaitable
+    except Exception as exc:  # noqa: BLE001 - a department's failure is a value here
+        return exc
+
+
+async def load_matter(info: Info, project_code: str, profile: ProjectProfile | None = None) -> Matter | None:
+    """One matter: its profile and every department, all requested in the same tick.
+
+    Returns None when the directory answered that the project does not exist.
+    """
+    loaders = info.context.loaders
+    if profile is not None:
+        loaders.profiles.prime(project_code, profile)
+    names = list(loaders.views)
+    results = await asyncio.gather(
+        _settle(loaders.profiles.load(project_code)),
+        *(_settle(loaders.views[name].load(project_code)) for name in names),
+    )
+    found, parts = results[0], dict(zip(names, results[1:], strict=True))
+    profile_error: Exception | None = None
+    if isinstance(found, Exception):
+        # The directory failed: fall back to the index's copy of the profile, if any.
+        profile_error, found = found, _index_profile(info, project_code)
+    elif found is None:
+        return None
+    return Matter(
+        project_code=project_code,
+        _profile=found,
+        _profile_error=profile_error,
+        _parts=parts,
+        _as_of=info.context.as_of,
+    )
+
+
+def _index_profile(info: Info, project_code: str) -> ProjectProfile | None:
+    index = getattr(info.context.services, "matter_index", None)
+    return index.profile(project_code) if isinstance(index, MatterIndex) else None
+
+
+async def load_matters(info: Info, profiles: Iterable[ProjectProfile]) -> list[Matter]:
+    """A page of matters; the DataLoaders turn it into one batch call per department."""
+    loaded = await asyncio.gather(*(load_matter(info, p.project_code, p) for p in profiles))
+    return [m for m in loaded if m is not None]
+
+
+# -- connections and enterprises --------------------------------------------------
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type
+class MatterEdge:
+    cursor: str
+    node: Matter
+
+
+@strawberry.type(description="How fresh the index behind list filters is.")
+class MatterIndexStatus:
+    built_at: datetime | None
+    as_of: date | None
+    refresh_seconds: float
+    projects: int
+    stale_departments: list[str] = strawberry.field(
+        description="Departments whose last refresh failed; their filter data is older."
+    )
+
+
+@strawberry.type
+class MatterConnection:
+    edges: list[MatterEdge]
+    page_info: PageInfo
+    total_count: int
+    index: MatterIndexStatus
+
+    @strawberry.field
+    def nodes(self) -> list[Matter]:
+        return [edge.node for edge in self.edges]
+
+
+MAX_PAGE = 100
+DEFAULT_PAGE = 20
+
+
+async def matter_connection(info: Info, query: MatterQuery, first: int, after: str | None) -> MatterConnection:
+    index = MatterIndex.for_services(info.context.services)
+    await index.ready()
+    page: Page = page_of(index.select(query), first, after)
+    matters = await load_matters(info, (e.profile for e in page.entries))
+    edges = [MatterEdge(cursor=encode_cursor(m.project_code), node=m) for m in matters]
+    status = index.status
+    return MatterConnection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=page.has_next,
+            has_previous_page=page.has_previous,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+        total_count=page.total,
+        index=MatterIndexStatus(
+            built_at=status.built_at,
+            as_of=status.as_of,
+            refresh_seconds=status.refresh_s,
+            projects=status.projects,
+            stale_departments=sorted(status.stale_departments),
+        ),
+    )
+
+
+@strawberry.federation.type(keys=["creditCode"], description="An enterprise and its projects.")
+class Enterprise:
+    credit_code: str
+    name: str
+    key_enterprise: bool
+    liaison: Contact | None = strawberry.field(description="Key enterprises have a liaison officer.")
+
+    @classmethod
+    def of(cls, e: records.EnterpriseProfile) -> Enterprise:
+        return cls(
+            credit_code=e.credit_code, name=e.name, key_enterprise=e.key_enterprise, liaison=Contact.of(e.liaison)
+        )
+
+    @classmethod
+    async def resolve_reference(cls, info: Info, **representation: Any) -> Enterprise | None:
+        from schema.matter import checked_credit_code, load_enterprise
+
+        code = checked_credit_code(representation.get("creditCode"), argument="creditCode")
+        return await load_enterprise(info, code)
+
+    @strawberry.field(description="The enterprise's projects, Relay-style.")
+    async def projects(
+        self,
+        info: Info,
+        first: Annotated[int | None, strawberry.argument(description="At most 100; 20 by default.")] = None,
+        after: str | None = None,
+    ) -> MatterConnection:
+        from schema.matter import checked_first
+
+        return await matter_connection(
+            info, MatterQuery(credit_code=self.credit_code), checked_first(first), after
+        )
+
+
+def department_titles(connectors: Mapping[str, Any]) -> dict[str, str]:
+    return {name: getattr(c, "title", name) for name, c in connectors.items()}
