@@ -1,0 +1,159 @@
+"""The embedded default: the five simulated department systems, started by the hub.
+
+When ``hub.embedded`` is on and a built-in department's connector has no
+``base_url``, ``onematter serve`` starts the fixture systems once, in the parent
+process, on loopback ports, in a background thread with its own event loop.
+It then points the connectors at them through environment overrides
+(``ONEMATTER__CONNECTORS__<NAME>__BASE_URL``), so that uvicorn workers, which
+re-read the configuration, inherit the same departments. Demo credentials are
+set in the environment only where none are set already.
+
+Nothing here is imported by the app itself: only ``onematter serve`` and tests
+use it, as DESIGN.md asks of fixtures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import MutableMapping
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from gateway.config import Settings
+
+# The departments the fixtures simulate (fixtures.world.DEPARTMENTS), repeated here
+# so that deciding whether to start them does not import the fixture world.
+FIXTURE_DEPARTMENTS = ("planning", "civil_air_defence", "fire", "utilities", "real_estate")
+
+# The connectors read their credentials from these variables (connectors.settings:
+# the file names the variable, never the value); the values are the fixtures' demo ones.
+DEMO_CREDENTIALS: dict[str, dict[str, tuple[str, str]]] = {
+    "utilities": {"api_key": ("ONEMATTER_UTILITIES_API_KEY", "demo-utilities-key")},
+    "real_estate": {
+        "client_id": ("ONEMATTER_REAL_ESTATE_CLIENT_ID", "onematter-hub"),
+        "client_secret": ("ONEMATTER_REAL_ESTATE_CLIENT_SECRET", "demo-secret"),
+    },
+}
+
+
+def departments_to_embed(settings: Settings) -> list[str]:
+    """Built-in departments that are enabled and have no base URL configured."""
+    if not settings.hub.embedded:
+        return []
+    missing = []
+    for name in FIXTURE_DEPARTMENTS:
+        configured = settings.connectors.get(name)
+        if configured is None or (configured.enabled and not configured.base_url):
+            missing.append(name)
+    return missing
+
+
+def env_name(*path: str) -> str:
+    return "ONEMATTER__" + "__".join(p.upper() for p in path)
+
+
+def embed_environment(
+    settings: Settings, urls: dict[str, str], as_of: date
+) -> dict[str, str]:
+    """The environment overrides that point connectors at the embedded departments."""
+    env: dict[str, str] = {}
+    for name, url in urls.items():
+        env[env_name("connectors", name, "base_url")] = url
+        configured = settings.connectors.get(name)
+        demo = DEMO_CREDENTIALS.get(name)
+        if demo and (configured is None or not configured.credentials):
+            table = ", ".join(f'{key} = "{var}"' for key, (var, _) in demo.items())
+            env[env_name("connectors", name, "credentials")] = "{" + table + "}"
+    if settings.hub.as_of is None:
+        # The fixture world is built relative to a date; pin the hub's clocks to it.
+        env[env_name("hub", "as_of")] = as_of.isoformat()
+    return env
+
+
+def set_demo_credentials(environ: MutableMapping[str, str]) -> None:
+    """Set the demo credential variables that are not set already."""
+    for values in DEMO_CREDENTIALS.values():
+        for var, value in values.values():
+            environ.setdefault(var, value)
+
+
+@dataclass
+class EmbeddedDepartments:
+    """The fixture systems running in a background thread; ``stop()`` ends them."""
+
+    urls: dict[str, str]
+    as_of: date
+    projects: int
+    _loop: asyncio.AbstractEventLoop = field(repr=False)
+    _thread: threading.Thread = field(repr=False)
+    _running: Any = field(repr=False)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if not self._thread.is_alive():
+            return
+        future = asyncio.run_coroutine_threadsafe(self._running.stop(), self._loop)
+        try:
+            future.result(timeout)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout)
+
+
+def start_embedded(
+    departments: list[str], *, seed: int, projects: int, as_of: date | None
+) -> EmbeddedDepartments:
+    """Build the fixture world and start ``departments`` on loopback ports."""
+    from fixtures.generate import build_world
+    from fixtures.serve import start_departments
+
+    world = build_world(seed=seed, projects=projects, as_of=as_of)
+    loop = asyncio.new_event_loop()
+    started: Future[Any] = Future()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+
+        async def boot() -> None:
+            try:
+                running = await start_departments(world, departments=tuple(departments))
+            except BaseException as exc:
+                started.set_exception(exc)
+                raise
+            started.set_result(running)
+
+        loop.run_until_complete(boot())
+        loop.run_forever()
+        loop.close()
+
+    thread = threading.Thread(target=run, name="onematter-departments", daemon=True)
+    thread.start()
+    running = started.result(timeout=120)
+    return EmbeddedDepartments(
+        urls=dict(running.urls),
+        as_of=world.as_of,
+        projects=len(world.projects),
+        _loop=loop,
+        _thread=thread,
+        _running=running,
+    )
+
+
+def apply(settings: Settings, environ: MutableMapping[str, str] | None = None) -> EmbeddedDepartments | None:
+    """Start what the configuration lacks and export the overrides; None if nothing to embed."""
+    environ = os.environ if environ is None else environ
+    departments = departments_to_embed(settings)
+    if not departments:
+        return None
+    embedded = start_embedded(
+        departments,
+        seed=settings.hub.fixture_seed,
+        projects=settings.hub.fixture_projects,
+        as_of=settings.hub.as_of,
+    )
+    set_demo_credentials(environ)
+    environ.update(embed_environment(settings, embedded.urls, embedded.as_of))
+    return embedded

@@ -1,0 +1,114 @@
+"""``onematter serve``: run the hub under uvicorn (uvloop, httptools).
+
+With no configuration the hub is the embedded demo: the five simulated
+department systems on loopback ports, a SQLite registry and an in-memory cache.
+With ``--workers N`` (N > 1) uvicorn imports ``gateway.app:create_app_from_env``
+in each worker; the configuration path and the embedded departments' URLs reach
+the workers through the environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, default=None, help="TOML configuration file (optional)")
+    parser.add_argument("--host", default=None, help="interface to bind (default: hub.host, 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None, help="port (default: hub.port, 8000)")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="worker processes (default: hub.workers, 1)"
+    )
+    parser.add_argument(
+        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    import uvicorn
+
+    from gateway import embedded
+    from gateway.app import CONFIG_ENV, create_app
+    from gateway.config import ConfigError, load_settings
+
+    config_path = args.config.resolve() if args.config else None
+    try:
+        settings = load_settings(config_path)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    host = args.host or settings.hub.host
+    port = settings.hub.port if args.port is None else args.port
+    workers = args.workers or settings.hub.workers
+    if not 0 <= port <= 65535 or not 1 <= workers <= 64:
+        print("error: --port must be 0-65535 and --workers 1-64", file=sys.stderr)
+        return 2
+
+    departments = embedded.apply(settings)
+    try:
+        if departments is not None:
+            settings = load_settings(config_path)  # now with the departments' URLs
+        if workers > 1:
+            # Migrate once here, not in N workers racing on the same database.
+            asyncio.run(_migrate(settings.registry.database_url))
+        _print_banner(host, port, workers, departments, settings.registry.database_url)
+        common = {
+            "host": host,
+            "port": port,
+            "loop": "uvloop",
+            "http": "httptools",
+            "ws": "none",
+            "log_level": args.log_level,
+            "proxy_headers": False,
+            "server_header": False,
+        }
+        if workers > 1:
+            if config_path is not None:
+                os.environ[CONFIG_ENV] = str(config_path)
+            uvicorn.run("gateway.app:create_app_from_env", factory=True, workers=workers, **common)
+        else:
+            uvicorn.run(create_app(settings), **common)
+    finally:
+        if departments is not None:
+            departments.stop()
+    return 0
+
+
+async def _migrate(database_url: str) -> None:
+    from registry.store import Registry
+
+    registry = await Registry.open(database_url)
+    await registry.close()
+
+
+def _print_banner(host: str, port: int, workers: int, departments: object, database_url: str) -> None:
+    from gateway.embedded import EmbeddedDepartments
+
+    shown = f"[{host}]" if ":" in host else ("127.0.0.1" if host in ("0.0.0.0", "") else host)
+    lines = [
+        "OneMatter Hub",
+        f"  GraphQL and GraphiQL  http://{shown}:{port}/graphql",
+        f"  workers               {workers}",
+        f"  registry              {_without_password(database_url)}",
+    ]
+    if isinstance(departments, EmbeddedDepartments):
+        lines.append(
+            f"  embedded departments  (simulated; {departments.projects} projects, "
+            f"as of {departments.as_of.isoformat()})"
+        )
+        lines += [f"    {name:<20}{url}" for name, url in departments.urls.items()]
+    print("\n".join(lines), flush=True)
+
+
+def _without_password(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # only for display; the registry reports bad URLs itself
+        return "(unparseable URL)"

@@ -1,0 +1,130 @@
+"""What one hub process holds for its lifetime, built once in the lifespan.
+
+``Services.open(settings)`` builds, in order: the shared cache, one
+``httpx.AsyncClient`` per connector, the connectors (built-ins plus entry
+points), and the registry (migrated). ``aclose()`` releases them in reverse.
+Resolvers reach these through the per-request ``Context``; nothing here knows
+GraphQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from connectors.base import Connector, ProjectDirectory
+
+if TYPE_CHECKING:
+    import httpx
+    from aiocache.base import BaseCache
+
+    from gateway.config import Settings
+    from registry.store import Registry
+
+# China has one time zone and no daylight saving: "today" for the statutory
+# clocks is the date in UTC+8, whatever the server's own zone.
+CHINA_TZ = timezone(timedelta(hours=8), name="Asia/Shanghai")
+
+
+class ServicesError(Exception):
+    """The hub cannot start: the message says what is missing or wrong."""
+
+
+@dataclass(eq=False)
+class Services:
+    """The process-wide parts every request shares."""
+
+    settings: Settings
+    connectors: dict[str, Connector]
+    directory: ProjectDirectory
+    registry: Registry
+    cache: BaseCache
+    clients: dict[str, httpx.AsyncClient] = field(default_factory=dict)
+    _exit: AsyncExitStack | None = field(default=None, repr=False)
+
+    def as_of(self) -> date:
+        """'Today' for the clocks: pinned by ``hub.as_of`` or the date in China."""
+        pinned = self.settings.hub.as_of
+        return pinned if pinned is not None else datetime.now(CHINA_TZ).date()
+
+    @classmethod
+    async def open(cls, settings: Settings) -> Services:
+        """Build everything once; on any failure, close what was already built."""
+        # Imported here: these modules pull in drivers and SDKs the CLI's
+        # parser must not pay for.
+        from connectors.cache import build_cache
+        from connectors.http import build_client
+        from connectors.registry import build_connectors
+        from registry.store import Registry
+
+        stack = AsyncExitStack()
+        await stack.__aenter__()
+        try:
+            cache = build_cache(settings.cache)
+            stack.push_async_callback(_close_cache, cache)
+
+            enabled = {name: cs for name, cs in settings.connectors.items() if cs.enabled}
+            clients: dict[str, httpx.AsyncClient] = {}
+
+            def client_for(name: str) -> httpx.AsyncClient:
+                # One client (one connection pool) per department, owned here.
+                if name not in clients:
+                    connector_settings = enabled.get(name) or _default_connector_settings()
+                    clients[name] = build_client(connector_settings)
+                    stack.push_async_callback(clients[name].aclose)
+                return clients[name]
+
+            connectors = build_connectors(settings.connectors, cache=cache, client_for=client_for)
+            for connector in connectors.values():
+                stack.push_async_callback(connector.aclose)
+
+            directory = _directory(connectors, settings)
+
+            registry = await Registry.open(settings.registry.database_url)
+            stack.push_async_callback(registry.close)
+        except BaseException:
+            await stack.aclose()
+            raise
+        return cls(
+            settings=settings,
+            connectors=dict(connectors),
+            directory=directory,
+            registry=registry,
+            cache=cache,
+            clients=clients,
+            _exit=stack,
+        )
+
+    async def aclose(self) -> None:
+        """Close connectors, clients, the registry and the cache (reverse order)."""
+        if self._exit is not None:
+            stack, self._exit = self._exit, None
+            await stack.aclose()
+
+
+def _default_connector_settings() -> Any:
+    from connectors.settings import ConnectorSettings
+
+    return ConnectorSettings()
+
+
+def _directory(connectors: Mapping[str, Connector], settings: Settings) -> ProjectDirectory:
+    """The connector that lists projects: ``hub.directory`` (planning by default)."""
+    name = settings.hub.directory
+    connector = connectors.get(name)
+    if connector is None:
+        raise ServicesError(
+            f"the project directory connector {name!r} is not configured or not enabled"
+        )
+    if not isinstance(connector, ProjectDirectory):
+        raise ServicesError(f"connector {name!r} cannot act as the project directory")
+    return connector
+
+
+async def _close_cache(cache: BaseCache) -> None:
+    close = getattr(cache, "close", None)
+    if close is not None:
+        await close()

@@ -1,0 +1,248 @@
+"""The /graphql endpoint: GraphQL over HTTP, and GraphiQL for browsers.
+
+Follows the GraphQL-over-HTTP specification (graphql/graphql-over-http):
+
+- POST with ``Content-Type: application/json`` (else 415), GET with the
+  ``query``, ``variables``, ``operationName`` and ``extensions`` parameters;
+  any other method gets 405 with ``Allow``.
+- Mutations over GET get 405 with ``Allow: POST`` (GET must be safe).
+- The response type is negotiated from ``Accept``:
+  ``application/graphql-response+json`` when the caller accepts it and does
+  not prefer ``application/json``; ``application/json`` otherwise (also with no
+  ``Accept``); 406 when the caller accepts neither.
+- With ``application/json`` every well-formed request gets 200, errors or not.
+  With ``application/graphql-response+json`` a request error (unparseable or
+  invalid document, unknown operation, bad variables) gets 400 and no ``data``;
+  once execution starts the answer is 200, partial results included. A
+  department's failure therefore never becomes the hub's HTTP status.
+- A request that is not well-formed (bad JSON, ``query`` not a string) gets 400
+  with a JSON ``errors`` body.
+
+A GET that accepts HTML and carries no query gets the GraphiQL page, which loads
+only this hub's own /static assets: government intranets are offline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+from cross_web import HTTPException
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.types import Receive, Scope, Send
+from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.schema.base import BaseSchema
+from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.types import ExecutionResult
+from strawberry.types.execution import PreExecutionError
+from strawberry.types.graphql import OperationType
+
+from gateway.context import get_context
+
+GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+JSON = "application/json"
+
+GRAPHIQL_PAGE = Path(__file__).parent / "static" / "graphiql" / "index.html"
+
+
+class GraphQLView(GraphQL):  # type: ignore[type-arg]
+    """Strawberry's ASGI view, held to the GraphQL-over-HTTP status and media rules."""
+
+    def __init__(self, schema: BaseSchema, *, graphiql: bool = True) -> None:
+        # No subscriptions in this schema: no WebSocket or streaming protocols.
+        super().__init__(schema, graphql_ide="graphiql" if graphiql else None, subscription_protocols=())
+        self._graphiql_html = GRAPHIQL_PAGE.read_text(encoding="utf-8") if graphiql else ""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await Response(status_code=404)(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        try:
+            response = await self._handle(request)
+        except HTTPException as exc:
+            response = self._error_response(request, exc.status_code, exc.reason)
+        except StarletteHTTPException as exc:  # raised by authentication (401/403)
+            response = self._error_response(request, exc.status_code, exc.detail, exc.headers)
+        await response(scope, receive, send)
+
+    async def _handle(self, request: Request) -> Response:
+        if request.method not in ("GET", "POST"):
+            raise HTTPException(405, "GraphQL is served over GET and POST")
+        if request.method == "GET" and self._wants_ide(request):
+            if not self.graphql_ide:
+                raise HTTPException(404, "Not Found")
+            return HTMLResponse(self._graphiql_html)
+        media_type = negotiate(request.headers.get("accept"))
+        request.state.graphql_media_type = media_type or JSON
+        if media_type is None:
+            raise HTTPException(
+                406, f"this endpoint answers {GRAPHQL_RESPONSE_JSON} or {JSON}; Accept allows neither"
+            )
+        if request.method == "POST" and not _is_json(request.headers.get("content-type")):
+            raise HTTPException(415, f"POST bodies must be {JSON}")
+
+        response = await self.run(request)
+        response.headers["content-type"] = f"{media_type}; charset=utf-8"
+        if media_type == GRAPHQL_RESPONSE_JSON and getattr(request.state, "graphql_request_error", False):
+            response.status_code = 400
+        return response
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        return False  # decided in _handle, before content negotiation
+
+    def _wants_ide(self, request: Request) -> bool:
+        accept = request.headers.get("accept", "")
+        return "query" not in request.query_params and "text/html" in accept
+
+    # -- strawberry hooks ------------------------------------------------------
+
+    async def get_context(self, request: Any, response: Any) -> Any:
+        return await get_context(request, response)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return HTMLResponse(self._graphiql_html)
+
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data)
+
+    def decode_json(self, data: str | bytes) -> object:
+        return orjson.loads(data)  # orjson.JSONDecodeError is a json.JSONDecodeError
+
+    async def parse_http_body(self, request: Any) -> GraphQLRequestData | list[GraphQLRequestData]:
+        data = await super().parse_http_body(request)
+        if isinstance(data, GraphQLRequestData) and not isinstance(data.operation_name, str | None):
+            raise HTTPException(400, "The GraphQL operation's `operationName` must be a string or null.")
+        return data
+
+    async def execute_single(  # type: ignore[override]
+        self,
+        request: Request,
+        request_adapter: Any,
+        sub_response: Response,
+        context: Any,
+        root_value: Any,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        # GET carries queries only (no subscriptions here); refusing a mutation is 405.
+        if request_adapter.method == "GET":
+            allowed = {OperationType.QUERY}
+            try:
+                return await self.schema.execute(
+                    request_data.query,
+                    root_value=root_value,
+                    variable_values=request_data.variables,
+                    context_value=context,
+                    operation_name=request_data.operation_name,
+                    allowed_operation_types=allowed,
+                    operation_extensions=request_data.extensions,
+                )
+            except InvalidOperationTypeError as exc:
+                raise HTTPException(405, exc.as_http_error_reason("GET")) from exc
+        return await super().execute_single(
+            request=request,
+            request_adapter=request_adapter,
+            sub_response=sub_response,
+            context=context,
+            root_value=root_value,
+            request_data=request_data,
+        )
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        processed = await super().process_result(request, result)
+        if _is_request_error(result):
+            request.state.graphql_request_error = True
+            if request.state.graphql_media_type == GRAPHQL_RESPONSE_JSON:
+                # A request error never started execution: the spec says no ``data`` at all.
+                processed.pop("data", None)
+        return processed
+
+    # -- errors that never reach GraphQL execution -------------------------------
+
+    def _error_response(
+        self, request: Request, status: int, message: str, headers: Mapping[str, str] | None = None
+    ) -> Response:
+        media_type = getattr(request.state, "graphql_media_type", None) or JSON
+        headers = dict(headers or {})
+        if status == 405:
+            headers["Allow"] = "POST" if request.method == "GET" else "GET, POST"
+        return Response(
+            orjson.dumps({"errors": [{"message": message}]}),
+            status_code=status,
+            media_type=f"{media_type}; charset=utf-8",
+            headers=headers,
+        )
+
+
+def _is_request_error(result: ExecutionResult) -> bool:
+    """True when the document never executed: parse, validation or variable errors."""
+    if isinstance(result, PreExecutionError):
+        return True
+    # graphql-core reports variable coercion failures as a result with no data and
+    # errors without a path; field errors always carry a path.
+    return result.data is None and bool(result.errors) and all(e.path is None for e in result.errors)
+
+
+def _media_params(value: str) -> tuple[str, dict[str, str]]:
+    parts = [p.strip() for p in value.split(";")]
+    params: dict[str, str] = {}
+    for part in parts[1:]:
+        name, _, val = part.partition("=")
+        params[name.strip().lower()] = val.strip().strip('"').lower()
+    return parts[0].lower(), params
+
+
+def _is_json(content_type: str | None) -> bool:
+    if not content_type:
+        return False
+    media, params = _media_params(content_type)
+    return media == JSON and params.get("charset", "utf-8") == "utf-8"
+
+
+def negotiate(accept: str | None) -> str | None:
+    """The response media type for an ``Accept`` header, or None (406).
+
+    Equal quality goes to the more specific match, then to the type listed
+    first; ``*/*`` and a missing header keep legacy clients on plain JSON.
+    """
+    if not accept or not accept.strip():
+        return JSON
+    best: dict[str, tuple[float, int, int]] = {}
+    for position, item in enumerate(accept.split(",")):
+        if not item.strip():
+            continue
+        media, params = _media_params(item)
+        try:
+            q = float(params.get("q", "1"))
+        except ValueError:
+            q = 0.0
+        for candidate in (GRAPHQL_RESPONSE_JSON, JSON):
+            specificity = _match(media, candidate)
+            if specificity < 0:
+                continue
+            current = best.get(candidate)
+            # The most specific matching range decides a candidate's quality.
+            if current is None or specificity > current[1]:
+                best[candidate] = (q, specificity, position)
+    # Higher quality, then the more specific match, then the one listed first.
+    ranked = [(q, spec, -pos, c == JSON, c) for c, (q, spec, pos) in best.items() if q > 0]
+    if not ranked:
+        return None
+    return max(ranked)[4]
+
+
+def _match(media_range: str, candidate: str) -> int:
+    """2 for an exact match, 1 for type/*, 0 for */*, -1 for none."""
+    if media_range == candidate:
+        return 2
+    kind = candidate.split("/")[0]
+    if media_range == f"{kind}/*":
+        return 1
+    if media_range == "*/*":
+        return 0
+    return -1
