@@ -14,6 +14,8 @@ from typing import Any
 import strawberry
 from strawberry.tools import merge_types
 
+from schema.errors import HubErrors
+
 DOMAIN_MODULES = ("schema.matter", "schema.registry", "schema.audit")
 
 
@@ -27,4 +29,7 @@ def build_schema(extensions: Sequence[Any] = (), **kwargs: Any) -> strawberry.fe
             mutations.append(module.Mutation)
     query = merge_types("Query", tuple(queries))
     mutation = merge_types("Mutation", tuple(mutations)) if mutations else None
-    return strawberry.federation.Schema(query=query, mutation=mutation, extensions=list(extensions), **kwargs)
+    # HubErrors first: every schema reports HubError extensions and masks the rest.
+    return strawberry.federation.Schema(
+        query=query, mutation=mutation, extensions=[HubErrors, *extensions], **kwargs
+    )
