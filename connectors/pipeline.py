@@ -1,0 +1,759 @@
+"""The one call pipeline every department call goes through.
+
+::
+
+    cache (fresh TTL) ─ hit ─────────────────────────────────────▶ value
+      │ miss
+    coalesce: an identical call already in flight? ─ yes ─ share its answer
+      │ no
+    deadline (asyncio.timeout, the whole call, retries included)
+      └ circuit breaker (open: refuse at once)
+          └ retry (tenacity; transient failures only, backoff + jitter, Retry-After)
+              └ fetch()  ── connector code: httpx calls and parsing
+      │ failed with DepartmentUnavailable / DepartmentTimeout?
+    stale-if-error: the last good answer within the stale window, marked stale
+      │
+    counters and observers (metrics)
+
+A connector builds one ``CallPipeline`` and wraps each lookup:
+``await self.pipeline.call("project", code, lambda: self._get(code))``.
+Inside ``fetch`` it makes httpx calls, passes responses through
+``check_response`` and parses; httpx exceptions and parse errors are
+translated here, in one place, into the error tree of connectors/errors.py.
+Error messages name the department and the failure, never a URL, a
+credential or payload text. docs/connectors.md has the failure-semantics table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+
+import httpx
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
+
+from connectors.breaker import BreakerState, CircuitBreaker
+from connectors.errors import (
+    ConnectorError,
+    DepartmentMalformed,
+    DepartmentRejected,
+    DepartmentTimeout,
+    DepartmentUnavailable,
+)
+from connectors.records import SourceMeta
+
+if TYPE_CHECKING:
+    from aiocache.base import BaseCache
+
+    from connectors.settings import ConnectorSettings
+
+T = TypeVar("T")
+log = logging.getLogger("onematter.connectors")
+
+TRANSIENT_STATUSES = frozenset({408, 429, 502, 503, 504})
+# Exceptions a parser raises on a body it cannot read (json, pydantic, dict
+# access, int(), xml.etree / lxml / defusedxml): the department's answer is bad.
+PARSE_ERRORS = (ValueError, KeyError, IndexError, TypeError, SyntaxError)
+
+Outcome = Literal["ok", "cache_hit", "coalesced", "stale", "error"]
+
+
+# -- results and events ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched(Generic[T]):
+    """A department answer and where it came from (fresh, cached or stale)."""
+
+    value: T
+    meta: SourceMeta
+
+
+@dataclass(frozen=True, slots=True)
+class CallEvent:
+    """What observers see once per ``call`` / ``call_batch``.
+
+    ``attempts`` counts upstream attempts this call made (0 for cache hits and
+    coalesced calls); ``elapsed_s`` is measured with the pipeline's clock.
+    """
+
+    department: str
+    op: str
+    outcome: Outcome
+    code: str | None  # the error code for "error" and "stale"
+    attempts: int
+    elapsed_s: float
+    breaker: BreakerState
+    keys: int = 1
+    cache_hits: int = 0
+    cache_misses: int = 0
+
+
+Observer = Callable[[CallEvent], None]
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineStats:
+    """A snapshot of one department's counters (``pipeline.stats()``)."""
+
+    department: str
+    calls: int
+    upstream_calls: int  # calls that went upstream (each may make several attempts)
+    attempts: int
+    retries: int
+    max_attempts: int  # most attempts any one call made
+    errors: dict[str, int]  # by error code, counted once per failed upstream call
+    cache_hits: int
+    cache_misses: int
+    stale_served: int
+    coalesced: int
+    breaker_state: BreakerState
+    breaker_opened: int
+    consecutive_failures: int
+    last_latency_ms: float | None
+    last_error: str | None  # the last error code, None after a success
+    last_success_at: datetime | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+@dataclass(slots=True)
+class _Counters:
+    calls: int = 0
+    upstream_calls: int = 0
+    attempts: int = 0
+    retries: int = 0
+    max_attempts: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    cache_hits: int = 0
+    cache_misses: int = 0
+    stale_served: int = 0
+    coalesced: int = 0
+    last_latency_ms: float | None = None
+    last_error: str | None = None
+    last_success_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """What the cache holds: the value, when it was fetched (wall clock), how long it took."""
+
+    value: Any
+    stored_at: float
+    latency_ms: float
+
+
+# -- marking and translating failures ----------------------------------------------
+
+
+def mark_transient(exc: ConnectorError, *, retry_after: float | None = None) -> ConnectorError:
+    """Mark ``exc`` as worth retrying (optionally not before ``retry_after`` seconds)."""
+    exc.transient = True  # type: ignore[attr-defined]
+    exc.retry_after = retry_after  # type: ignore[attr-defined]
+    return exc
+
+
+def is_transient(exc: BaseException) -> bool:
+    return bool(getattr(exc, "transient", False))
+
+
+def retry_after_s(response: httpx.Response, *, now: float | None = None) -> float | None:
+    """The Retry-After header in seconds (delta-seconds or an HTTP date), if any."""
+    raw = response.headers.get("retry-after")
+    if not raw:
+        return None
+    raw = raw.strip()
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def check_response(
+    response: httpx.Response, *, department: str, ok: Sequence[int] = (200,)
+) -> httpx.Response:
+    """Return ``response`` if its status is in ``ok``; else raise the right error.
+
+    502/503/504/408/429 raise a transient ``DepartmentUnavailable`` (retried,
+    429 and 503 honouring Retry-After); 401/403 and other 4xx raise
+    ``DepartmentRejected`` (never retried); other statuses raise
+    ``DepartmentUnavailable``. Messages carry the status, not the URL or body.
+    """
+    status = response.status_code
+    if status in ok:
+        return response
+    if status in TRANSIENT_STATUSES:
+        what = {429: "rate limited the hub", 503: "is unavailable (maintenance or overload)"}.get(
+            status, "did not answer in time" if status in (408, 504) else "answered through a bad gateway"
+        )
+        error = DepartmentUnavailable(f"{department} {what} (HTTP {status})", department=department)
+        raise mark_transient(error, retry_after=retry_after_s(response))
+    if status in (401, 403):
+        raise DepartmentRejected(
+            f"{department} refused the hub's credentials (HTTP {status})",
+            department=department,
+            status_code=status,
+        )
+    if 400 <= status < 500:
+        raise DepartmentRejected(
+            f"{department} rejected the request (HTTP {status})", department=department, status_code=status
+        )
+    raise DepartmentUnavailable(f"{department} failed (HTTP {status})", department=department)
+
+
+def translate(exc: BaseException, *, department: str) -> ConnectorError:
+    """The one place httpx and parse exceptions become the hub's errors."""
+    if isinstance(exc, ConnectorError):
+        return exc
+    if isinstance(exc, httpx.TimeoutException | TimeoutError):
+        return mark_transient(
+            DepartmentTimeout(f"{department} did not answer in time", department=department)
+        )
+    if isinstance(exc, httpx.HTTPStatusError):  # a connector used raise_for_status()
+        try:
+            check_response(exc.response, department=department, ok=())
+        except ConnectorError as mapped:
+            return mapped
+    if isinstance(exc, httpx.ConnectError):
+        return mark_transient(
+            DepartmentUnavailable(f"{department} refused the connection", department=department)
+        )
+    if isinstance(exc, httpx.DecodingError):
+        return DepartmentMalformed(f"{department} sent a body that cannot be decoded", department=department)
+    if isinstance(exc, httpx.TransportError):  # read/write errors, dropped connections, protocol errors
+        return mark_transient(
+            DepartmentUnavailable(
+                f"{department}: the connection failed ({type(exc).__name__})", department=department
+            )
+        )
+    if isinstance(exc, PARSE_ERRORS):
+        return DepartmentMalformed(f"{department} sent an answer the hub cannot read", department=department)
+    log.error("unexpected error in the %s connector", department, exc_info=exc)
+    return DepartmentUnavailable(f"{department}: the connector failed unexpectedly", department=department)
+
+
+# -- the pipeline ------------------------------------------------------------------
+
+
+class CallPipeline:
+    """Deadline, breaker, retries, cache, coalescing and counters for one department.
+
+    Args:
+        department: the connector's name; it names every error and counter.
+        settings: the connector's settings (deadline, retry, cache, breaker).
+        cache: an aiocache cache (memory or Redis, see connectors/cache.py).
+        namespace: key prefix, used only if the cache has no namespace of its own.
+        sleep: awaited between retries; tests pass a fake that moves a fake clock.
+        clock: monotonic seconds, for deadlines, backoff budget, breaker and latency.
+        now: wall-clock seconds, for cache ages (shared by replicas) and ``fetched_at``.
+
+    ``sleep``, ``clock`` and ``now`` are also public attributes, so a test can
+    swap them on a connector's pipeline after the connector is built.
+    ``observers`` is a list of callables, each called with a ``CallEvent`` after
+    every call (gateway metrics append theirs); an observer's exception is logged
+    and ignored.
+    """
+
+    def __init__(
+        self,
+        department: str,
+        settings: ConnectorSettings,
+        cache: BaseCache,
+        *,
+        namespace: str = "onematter",
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self.department = department
+        self.settings = settings
+        self.cache = cache
+        self.sleep = sleep
+        self.clock = clock
+        self.now = now
+        self.observers: list[Observer] = []
+        # The cache's own namespace wins (build_cache sets it); else ours.
+        self._namespace = None if getattr(cache, "namespace", None) else namespace
+        self.breaker = CircuitBreaker(
+            failures=settings.breaker.failures,
+            reset_s=settings.breaker.reset_s,
+            clock=lambda: self.clock(),
+            on_change=self._breaker_changed,
+        )
+        self._counters = _Counters()
+        self._inflight: dict[tuple[str, str], asyncio.Future[Fetched[Any]]] = {}
+        self._rng = random.Random()
+
+    # -- public API --------------------------------------------------------------------
+
+    async def call(
+        self,
+        op: str,
+        key: str,
+        fetch: Callable[[], Awaitable[T]],
+        *,
+        idempotent: bool = True,
+        cacheable: bool = True,
+    ) -> Fetched[T]:
+        """Run ``fetch`` through the pipeline; ``(op, key)`` names the answer for cache and coalescing.
+
+        ``fetch`` returns the parsed answer (``None`` for "not known", which is
+        cached too). Calls that change state pass ``idempotent=False``: they are
+        never retried, cached or coalesced. Raises a ``ConnectorError``.
+        """
+        started = self.clock()
+        self._counters.calls += 1
+        if not idempotent:
+            return await self._load(op, None, fetch, idempotent=False, started=started, missed=0)
+        cache_key = self._key(op, key) if cacheable and self._caching else None
+        missed = 0
+        if cache_key is not None:
+            entry = await self._cache_get(cache_key)
+            if entry is not None and self._fresh(entry):
+                self._counters.cache_hits += 1
+                self._emit(op, "cache_hit", started, cache_hits=1)
+                return Fetched(entry.value, self._meta(started, entry.stored_at))
+            self._counters.cache_misses += 1
+            missed = 1
+        shared = self._inflight.get((op, key))
+        if shared is not None:
+            self._counters.coalesced += 1
+            result: Fetched[T] = await asyncio.shield(shared)
+            self._emit(op, "coalesced", started, cache_misses=missed)
+            return Fetched(
+                result.value, self._meta(started, result.meta.fetched_at.timestamp(), result.meta.stale)
+            )
+        task = asyncio.ensure_future(
+            self._load(op, cache_key, fetch, idempotent=True, started=started, missed=missed)
+        )
+        self._share((op, key), task)
+        return await asyncio.shield(task)
+
+    async def call_batch(
+        self,
+        op: str,
+        keys: Sequence[str],
+        fetch_missing: Callable[[list[str]], Awaitable[Mapping[str, T]]],
+    ) -> dict[str, Fetched[T | None]]:
+        """Answer many keys with one upstream call for those not fresh in the cache.
+
+        ``fetch_missing(keys)`` returns a mapping; keys it leaves out are cached as
+        ``None`` (the department does not know them). Keys already in flight in
+        another call are shared, not fetched twice. If the upstream call fails,
+        each key falls back to its stale answer; if any key has none, the error
+        is raised (the batch is answered whole or not at all).
+        """
+        started = self.clock()
+        self._counters.calls += 1
+        wanted = list(dict.fromkeys(keys))
+        result: dict[str, Fetched[T | None]] = {}
+        hits = 0
+        missing: list[str] = []
+        entries: dict[str, _Entry | None] = {}
+        if self._caching and wanted:
+            entries = dict(
+                zip(wanted, await self._cache_multi_get([self._key(op, k) for k in wanted]), strict=True)
+            )
+        for key in wanted:
+            entry = entries.get(key)
+            if entry is not None and self._fresh(entry):
+                result[key] = Fetched(entry.value, self._meta(started, entry.stored_at))
+                hits += 1
+            else:
+                missing.append(key)
+        self._counters.cache_hits += hits
+        if self._caching:
+            self._counters.cache_misses += len(missing)
+        if not missing:
+            if wanted:
+                self._emit(op, "cache_hit", started, keys=len(wanted), cache_hits=hits)
+            return {k: result[k] for k in wanted}
+
+        waiting: dict[str, asyncio.Future[Fetched[Any]]] = {}
+        mine: list[str] = []
+        for key in missing:
+            shared = self._inflight.get((op, key))
+            if shared is not None:
+                waiting[key] = shared
+            else:
+                mine.append(key)
+        self._counters.coalesced += len(waiting)
+        if mine:
+            loop = asyncio.get_running_loop()
+            futures: dict[str, asyncio.Future[Fetched[Any]]] = {k: loop.create_future() for k in mine}
+            for key, future in futures.items():
+                self._share((op, key), future)
+            task = asyncio.ensure_future(self._load_batch(op, mine, fetch_missing, futures, started, hits))
+            task.add_done_callback(_retrieve)
+            waiting.update(futures)
+        failure: ConnectorError | None = None
+        for key, future in waiting.items():
+            try:
+                result[key] = await asyncio.shield(future)
+            except ConnectorError as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+        if not mine:
+            self._emit(op, "coalesced", started, keys=len(wanted), cache_hits=hits)
+        return {k: result[k] for k in wanted}
+
+    def stats(self) -> PipelineStats:
+        c = self._counters
+        return PipelineStats(
+            department=self.department,
+            calls=c.calls,
+            upstream_calls=c.upstream_calls,
+            attempts=c.attempts,
+            retries=c.retries,
+            max_attempts=c.max_attempts,
+            errors=dict(c.errors),
+            cache_hits=c.cache_hits,
+            cache_misses=c.cache_misses,
+            stale_served=c.stale_served,
+            coalesced=c.coalesced,
+            breaker_state=self.breaker.state,
+            breaker_opened=self.breaker.opened_count,
+            consecutive_failures=self.breaker.consecutive_failures,
+            last_latency_ms=c.last_latency_ms,
+            last_error=c.last_error,
+            last_success_at=c.last_success_at,
+        )
+
+    async def invalidate(self, op: str, key: str) -> None:
+        """Forget the cached answer for ``(op, key)`` (after a state-changing call)."""
+        try:
+            await self.cache.delete(self._key(op, key), namespace=self._namespace)
+        except Exception:  # a cache outage must not fail the call
+            log.warning("cache delete failed for %s", self.department, exc_info=True)
+
+    # -- loading -----------------------------------------------------------------------
+
+    async def _load(
+        self,
+        op: str,
+        cache_key: str | None,
+        fetch: Callable[[], Awaitable[T]],
+        *,
+        idempotent: bool,
+        started: float,
+        missed: int,
+    ) -> Fetched[T]:
+        try:
+            value, attempts = await self._guarded(fetch, idempotent=idempotent)
+        except ConnectorError as exc:
+            stale = await self._stale(exc, [cache_key]) if cache_key is not None else {}
+            entry = stale.get(cache_key) if cache_key is not None else None
+            if entry is None:
+                self._emit(op, "error", started, code=exc.code, attempts=_attempts(exc), cache_misses=missed)
+                raise
+            self._counters.stale_served += 1
+            self._emit(op, "stale", started, code=exc.code, attempts=_attempts(exc), cache_misses=missed)
+            return Fetched(entry.value, self._meta(started, entry.stored_at, stale=True))
+        fetched_at = self.now()
+        if cache_key is not None:
+            await self._cache_set(cache_key, _Entry(value, fetched_at, self._counters.last_latency_ms or 0.0))
+        self._emit(op, "ok", started, attempts=attempts, cache_misses=missed)
+        return Fetched(value, self._meta(started, fetched_at))
+
+    async def _load_batch(
+        self,
+        op: str,
+        keys: list[str],
+        fetch_missing: Callable[[list[str]], Awaitable[Mapping[str, Any]]],
+        futures: dict[str, asyncio.Future[Fetched[Any]]],
+        started: float,
+        hits: int,
+    ) -> None:
+        try:
+            try:
+                answer, attempts = await self._guarded(lambda: fetch_missing(list(keys)), idempotent=True)
+                if not isinstance(answer, Mapping):
+                    raise translate(TypeError("batch answer is not a mapping"), department=self.department)
+            except ConnectorError as exc:
+                cache_keys = {k: self._key(op, k) for k in keys}
+                stale = await self._stale(exc, list(cache_keys.values()))
+                served = 0
+                for key, future in futures.items():
+                    entry = stale.get(cache_keys[key])
+                    if entry is None:
+                        future.set_exception(exc)
+                    else:
+                        served += 1
+                        future.set_result(
+                            Fetched(entry.value, self._meta(started, entry.stored_at, stale=True))
+                        )
+                self._counters.stale_served += served
+                outcome: Outcome = "stale" if served == len(keys) else "error"
+                self._emit(
+                    op,
+                    outcome,
+                    started,
+                    code=exc.code,
+                    attempts=_attempts(exc),
+                    keys=len(keys),
+                    cache_hits=hits,
+                    cache_misses=len(keys),
+                )
+                return
+            fetched_at = self.now()
+            latency = self._counters.last_latency_ms or 0.0
+            if self._caching:
+                await self._cache_multi_set(
+                    [(self._key(op, k), _Entry(answer.get(k), fetched_at, latency)) for k in keys]
+                )
+            for key, future in futures.items():
+                future.set_result(Fetched(answer.get(key), self._meta(started, fetched_at)))
+            self._emit(
+                op, "ok", started, attempts=attempts, keys=len(keys), cache_hits=hits, cache_misses=len(keys)
+            )
+        except BaseException as exc:  # cancelled or a bug: never leave a waiter hanging
+            for future in futures.values():
+                if not future.done():
+                    future.set_exception(exc)
+            raise
+
+    async def _guarded(self, fetch: Callable[[], Awaitable[T]], *, idempotent: bool) -> tuple[T, int]:
+        """Deadline → breaker → retry → fetch. Returns the value and the attempts made."""
+        deadline_s = self.settings.deadline_s
+        started = self.clock()
+        if not self.breaker.allow():
+            exc = DepartmentUnavailable(
+                f"{self.department} is unavailable: circuit open after repeated failures",
+                department=self.department,
+            )
+            self._failed(exc, attempts=0)
+            raise exc
+        tries = [0]
+        self._counters.upstream_calls += 1
+        try:
+            async with asyncio.timeout(deadline_s) as scope:
+                value = await self._retrying(fetch, tries, started, idempotent=idempotent)
+        except TimeoutError as exc:
+            if not scope.expired():
+                raise
+            self.breaker.record_failure()
+            error = DepartmentTimeout(
+                f"{self.department} did not answer within the {deadline_s:g} s deadline",
+                department=self.department,
+            )
+            self._failed(error, attempts=tries[0])
+            raise error from exc
+        except ConnectorError as exc:
+            if isinstance(exc, DepartmentRejected):
+                self.breaker.record_success()  # it answered: the department is up
+            else:
+                self.breaker.record_failure()
+            self._failed(exc, attempts=tries[0])
+            raise
+        except BaseException:
+            self.breaker.release()
+            raise
+        self.breaker.record_success()
+        c = self._counters
+        c.last_latency_ms = (self.clock() - started) * 1000.0
+        c.last_error = None
+        c.last_success_at = datetime.fromtimestamp(self.now(), UTC)
+        self._count_attempts(tries[0])
+        return value, tries[0]
+
+    async def _retrying(
+        self, fetch: Callable[[], Awaitable[T]], tries: list[int], started: float, *, idempotent: bool
+    ) -> T:
+        retry = self.settings.retry
+        max_attempts = retry.attempts if idempotent else 1
+        deadline_s = self.settings.deadline_s
+
+        planned: dict[int, float] = {}
+
+        def next_wait(state: RetryCallState) -> float:
+            # Decided once per attempt: stop() and wait() must agree on the jitter.
+            if state.attempt_number not in planned:
+                exc = state.outcome.exception() if state.outcome else None
+                after = getattr(exc, "retry_after", None)
+                if after is not None:
+                    planned[state.attempt_number] = float(after)
+                else:
+                    backoff = min(retry.max_backoff_s, retry.backoff_s * 2 ** (state.attempt_number - 1))
+                    planned[state.attempt_number] = backoff + self._rng.uniform(0, retry.jitter_s)
+            return planned[state.attempt_number]
+
+        def stop(state: RetryCallState) -> bool:
+            if state.attempt_number >= max_attempts:
+                return True
+            # Never sleep into the deadline: stop when no time would be left to try.
+            remaining = deadline_s - (self.clock() - started)
+            return next_wait(state) >= remaining
+
+        async def attempt() -> T:
+            tries[0] += 1
+            try:
+                return await fetch()
+            except ConnectorError:
+                raise
+            except Exception as exc:
+                raise translate(exc, department=self.department) from exc
+
+        retrying = AsyncRetrying(
+            stop=stop,
+            wait=next_wait,
+            retry=retry_if_exception(is_transient),
+            sleep=self.sleep,
+            reraise=True,
+        )
+        return await retrying(attempt)
+
+    # -- cache -------------------------------------------------------------------------
+
+    @property
+    def _caching(self) -> bool:
+        c = self.settings.cache
+        return c.ttl_s + c.stale_s > 0
+
+    def _key(self, op: str, key: str) -> str:
+        return f"{self.department}:{op}:{key}"
+
+    def _fresh(self, entry: _Entry) -> bool:
+        return self.now() - entry.stored_at < self.settings.cache.ttl_s
+
+    def _usable_stale(self, entry: _Entry) -> bool:
+        c = self.settings.cache
+        return self.now() - entry.stored_at < c.ttl_s + c.stale_s
+
+    async def _stale(self, exc: ConnectorError, cache_keys: list[str]) -> dict[str, _Entry]:
+        """Entries within the stale window, if ``exc`` is a failure stale answers may cover."""
+        if not isinstance(exc, DepartmentUnavailable | DepartmentTimeout) or not self._caching:
+            return {}
+        # Read again: another caller or replica may have stored a newer answer meanwhile.
+        entries = await self._cache_multi_get(cache_keys)
+        return {
+            k: e for k, e in zip(cache_keys, entries, strict=True) if e is not None and self._usable_stale(e)
+        }
+
+    async def _cache_get(self, cache_key: str) -> _Entry | None:
+        try:
+            entry = await self.cache.get(cache_key, namespace=self._namespace)
+        except Exception:  # a cache outage degrades to "miss", never to a failed call
+            log.warning("cache read failed for %s", self.department, exc_info=True)
+            return None
+        return entry if isinstance(entry, _Entry) else None
+
+    async def _cache_multi_get(self, cache_keys: list[str]) -> list[_Entry | None]:
+        try:
+            entries = await self.cache.multi_get(cache_keys, namespace=self._namespace)
+        except Exception:
+            log.warning("cache read failed for %s", self.department, exc_info=True)
+            return [None] * len(cache_keys)
+        return [e if isinstance(e, _Entry) else None for e in entries]
+
+    def _cache_ttl(self) -> float:
+        c = self.settings.cache
+        # Kept for the fresh TTL plus the stale window; freshness is judged by age.
+        return float(math.ceil(c.ttl_s + c.stale_s))
+
+    async def _cache_set(self, cache_key: str, entry: _Entry) -> None:
+        try:
+            await self.cache.set(cache_key, entry, ttl=self._cache_ttl(), namespace=self._namespace)
+        except Exception:
+            log.warning("cache write failed for %s", self.department, exc_info=True)
+
+    async def _cache_multi_set(self, pairs: list[tuple[str, _Entry]]) -> None:
+        try:
+            await self.cache.multi_set(pairs, ttl=self._cache_ttl(), namespace=self._namespace)
+        except Exception:
+            log.warning("cache write failed for %s", self.department, exc_info=True)
+
+    # -- bookkeeping -------------------------------------------------------------------
+
+    def _share(self, ident: tuple[str, str], future: asyncio.Future[Fetched[Any]]) -> None:
+        self._inflight[ident] = future
+
+        def forget(done: asyncio.Future[Fetched[Any]]) -> None:
+            if self._inflight.get(ident) is done:
+                del self._inflight[ident]
+            _retrieve(done)
+
+        future.add_done_callback(forget)
+
+    def _meta(self, started: float, fetched_at: float, stale: bool = False) -> SourceMeta:
+        return SourceMeta(
+            fetched_at=datetime.fromtimestamp(fetched_at, UTC),
+            latency_ms=(self.clock() - started) * 1000.0,
+            stale=stale,
+        )
+
+    def _count_attempts(self, attempts: int) -> None:
+        c = self._counters
+        c.attempts += attempts
+        c.retries += max(0, attempts - 1)
+        c.max_attempts = max(c.max_attempts, attempts)
+
+    def _failed(self, exc: ConnectorError, *, attempts: int) -> None:
+        exc.attempts = attempts  # type: ignore[attr-defined]
+        self._count_attempts(attempts)
+        self._counters.errors[exc.code] += 1
+        self._counters.last_error = exc.code
+        log.warning("%s call failed: %s after %d attempt(s)", self.department, exc.code, attempts)
+
+    def _breaker_changed(self, state: BreakerState) -> None:
+        level = logging.WARNING if state is BreakerState.OPEN else logging.INFO
+        log.log(level, "%s circuit breaker is now %s", self.department, state.value)
+
+    def _emit(
+        self,
+        op: str,
+        outcome: Outcome,
+        started: float,
+        *,
+        code: str | None = None,
+        attempts: int = 0,
+        keys: int = 1,
+        cache_hits: int = 0,
+        cache_misses: int = 0,
+    ) -> None:
+        if not self.observers:
+            return
+        event = CallEvent(
+            department=self.department,
+            op=op,
+            outcome=outcome,
+            code=code,
+            attempts=attempts,
+            elapsed_s=self.clock() - started,
+            breaker=self.breaker.state,
+            keys=keys,
+            cache_hits=cache_hits,
+            cache_misses=cache_misses,
+        )
+        for observer in list(self.observers):
+            try:
+                observer(event)
+            except Exception:
+                log.exception("a call observer failed for %s", self.department)
+
+
+def _attempts(exc: BaseException) -> int:
+    return int(getattr(exc, "attempts", 0))
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    # Mark a failure as seen: every waiter may have gone (cancelled) before it finished.
+    if not future.cancelled():
+        future.exception()
