@@ -15,7 +15,7 @@ against ``info.context.principal`` by the security layer.
 from __future__ import annotations
 
 import asyncio
-import inspect
+from datetime import datetime
 from typing import Annotated, Any
 
 import strawberry
@@ -116,16 +116,21 @@ async def load_enterprise(info: Info, credit_code: str) -> Enterprise | None:
     return Enterprise.of(found) if found is not None else None
 
 
-async def _maybe_await(value: Any) -> Any:
-    return await value if inspect.isawaitable(value) else value
+def _stats(connector: Any) -> dict[str, Any]:
+    """The call pipeline's counters as a plain dict (``PipelineStats.as_dict()``)."""
+    stats = getattr(getattr(connector, "pipeline", None), "stats", None)
+    if not callable(stats):
+        return {}
+    snapshot = stats()
+    as_dict = getattr(snapshot, "as_dict", None)
+    data = as_dict() if callable(as_dict) else snapshot
+    return dict(data) if isinstance(data, dict) else {}
 
 
-def _count(stats: dict[str, Any], *names: str) -> int | None:
-    for name in names:
-        value = stats.get(name)
-        if isinstance(value, int):
-            return value
-    return None
+def _int(value: Any) -> int | None:
+    if isinstance(value, dict):  # errors by code
+        return sum(v for v in value.values() if isinstance(v, int))
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 async def _source_health(name: str, connector: Any) -> SourceHealth:
@@ -136,26 +141,23 @@ async def _source_health(name: str, connector: Any) -> SourceHealth:
     except Exception as exc:  # noqa: BLE001 - a department that cannot answer is reported, not raised
         report = None
         detail = str(exc) if isinstance(exc, ConnectorError) else "health check failed"
-    pipeline = getattr(connector, "pipeline", None)
-    stats_fn = getattr(pipeline, "stats", None)
-    stats = await _maybe_await(stats_fn()) if callable(stats_fn) else {}
-    stats = dict(stats) if isinstance(stats, dict) else {}
-    breaker = stats.get("breaker_state", stats.get("breaker"))
-    if isinstance(breaker, dict):
-        breaker = breaker.get("state")
+    stats = _stats(connector)
+    breaker = stats.get("breaker_state")
     return SourceHealth(
         department=name,
         title=getattr(connector, "title", name),
         status=report.status if report else "UNREACHABLE",
         latency_ms=report.latency_ms if report else None,
         detail=report.detail if report else detail,
-        breaker_state=str(breaker) if breaker is not None else None,
-        calls=_count(stats, "calls"),
-        errors=_count(stats, "errors"),
-        retries=_count(stats, "retries"),
-        cache_hits=_count(stats, "cache_hits"),
-        cache_misses=_count(stats, "cache_misses"),
-        stale_served=_count(stats, "stale_served", "stale_hits"),
+        breaker_state=str(getattr(breaker, "value", breaker)) if breaker is not None else None,
+        calls=_int(stats.get("calls")),
+        upstream_calls=_int(stats.get("upstream_calls")),
+        errors=_int(stats.get("errors")),
+        retries=_int(stats.get("retries")),
+        cache_hits=_int(stats.get("cache_hits")),
+        cache_misses=_int(stats.get("cache_misses")),
+        stale_served=_int(stats.get("stale_served")),
+        last_error=stats.get("last_error"),
         counters=_jsonable(stats),
     )
 
@@ -167,6 +169,8 @@ def _jsonable(value: Any) -> Any:
         return [_jsonable(v) for v in value]
     if value is None or isinstance(value, bool | int | float | str):
         return value
+    if isinstance(value, datetime):
+        return value.isoformat()
     return str(value)
 
 

@@ -290,11 +290,13 @@ class SourceHealth:
     detail: str | None
     breaker_state: str | None
     calls: int | None
-    errors: int | None
+    upstream_calls: int | None
+    errors: int | None = strawberry.field(description="Failed upstream calls, all codes.")
     retries: int | None
     cache_hits: int | None
     cache_misses: int | None
     stale_served: int | None
+    last_error: str | None
     counters: JSON | None = strawberry.field(description="All of the call pipeline's counters.")
 
 
