@@ -1,0 +1,366 @@
+"""Connector for the civil air defence system (人防, 市国动办): a SOAP 1.1 web service.
+
+The department speaks document/literal SOAP (WSDL at ``<path>?wsdl``) with
+lowercase pinyin element names, ``YYYYMMDD`` dates and Chinese status labels.
+``QueryCase`` answers one project (an unknown one is a ``soap:Client`` fault
+with detail code ``XMBCZ``); ``QueryCases`` answers many, unknown ones absent.
+
+Why lxml and not zeep: zeep's ``AsyncTransport`` overwrites the injected
+client's default headers, loads the WSDL through a second, synchronous client
+of its own, logs whole messages at debug level and turns HTTP statuses into
+its own exceptions before the call pipeline can see them. Two fixed operations
+do not need a WSDL-driven runtime, so envelopes are built with
+``lxml.etree`` (never string-built) and answers parsed with a hardened lxml
+parser: no entity resolution, no DTD loading, no network, no huge trees, and
+any DOCTYPE refused (DepartmentMalformed). zeep still checks, in the fixture
+tests, that the WSDL and the answers agree.
+
+Status labels (raw kept)::
+
+    未申报 -> NOT_STARTED   待受理 -> SUBMITTED   待审查 -> ACCEPTED   审查中 -> IN_REVIEW
+    需修改 -> SUPPLEMENT_REQUIRED   暂停 -> SUSPENDED   通过 -> APPROVED
+    已缴费 -> APPROVED (a FEE decision, fee paid)   不通过 -> REJECTED   已撤回 -> WITHDRAWN
+
+Decision (jslx 建设类型): 结建 -> SHELTER, 易地建设 -> FEE, 免建 -> EXEMPT.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from datetime import date
+from typing import TYPE_CHECKING, TypeVar
+
+import httpx
+from lxml import etree
+
+from connectors.errors import DepartmentMalformed, DepartmentRejected, DepartmentUnavailable
+from connectors.pipeline import CallPipeline, check_response
+from connectors.records import (
+    ApprovalItem,
+    CivilAirDefenceDecision,
+    DepartmentView,
+    HealthReport,
+    Lifecycle,
+    ShelterRequirement,
+)
+
+if TYPE_CHECKING:
+    from aiocache.base import BaseCache
+
+    from connectors.settings import ConnectorSettings
+
+NAME = "civil_air_defence"
+SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
+TNS = "http://rfb.hengyang.gov.cn/ws/CivilDefence"
+SERVICE_PATH = "/ws/CivilDefence"
+MAX_BATCH = 200  # codes per QueryCases call; the department accepts up to 500
+NOT_FOUND = "XMBCZ"  # CaseFault/dm: 项目不存在
+
+STATUS_LABELS: dict[str, Lifecycle] = {
+    "未申报": Lifecycle.NOT_STARTED,
+    "待受理": Lifecycle.SUBMITTED,
+    "待审查": Lifecycle.ACCEPTED,
+    "审查中": Lifecycle.IN_REVIEW,
+    "需修改": Lifecycle.SUPPLEMENT_REQUIRED,
+    "暂停": Lifecycle.SUSPENDED,
+    "通过": Lifecycle.APPROVED,
+    "已缴费": Lifecycle.APPROVED,
+    "不通过": Lifecycle.REJECTED,
+    "已撤回": Lifecycle.WITHDRAWN,
+}
+
+REQUIREMENTS: dict[str, ShelterRequirement] = {
+    "结建": ShelterRequirement.SHELTER,
+    "易地建设": ShelterRequirement.FEE,
+    "免建": ShelterRequirement.EXEMPT,
+}
+
+ITEM_KINDS_BY_CODE: dict[str, str] = {
+    "RFSC": "civil_air_defence.design_review",
+    "RFYS": "civil_air_defence.acceptance",
+}
+
+_YMD = re.compile(r"\d{8}")
+T = TypeVar("T")
+
+
+class CivilAirDefenceConnector:
+    """The civil air defence department's SOAP service."""
+
+    name = NAME
+    title = "人民防空办公室"
+
+    def __init__(self, *, settings: ConnectorSettings, client: httpx.AsyncClient, cache: BaseCache) -> None:
+        self.settings = settings
+        self.client = client
+        self.pipeline = CallPipeline(NAME, settings, cache)
+        self.path = str(settings.options.get("path", SERVICE_PATH))
+        self.batch_size = int(settings.options.get("batch_size", MAX_BATCH))
+
+    async def fetch_project(self, project_code: str) -> DepartmentView | None:
+        """The department's case for one project (``QueryCase``); None if it has none."""
+        if not _xml_safe(project_code):
+            return None  # cannot be a project code, and cannot travel in XML
+        fetched = await self.pipeline.call("case", project_code, lambda: self._query_case(project_code))
+        if fetched.value is None:
+            return None
+        return replace(fetched.value, source=fetched.meta)
+
+    async def fetch_projects(self, project_codes: Sequence[str]) -> Mapping[str, DepartmentView]:
+        """Batch lookup through ``QueryCases``, ``batch_size`` codes per call."""
+        codes = [c for c in dict.fromkeys(project_codes) if _xml_safe(c)]
+        if not codes:
+            return {}
+        found = await self.pipeline.call_batch("case", codes, self._query_cases)
+        return {code: replace(f.value, source=f.meta) for code, f in found.items() if f.value is not None}
+
+    async def health(self) -> HealthReport:
+        """``GET /health``: 200 UP, 503 MAINTENANCE, anything else DOWN (not cached)."""
+        started = time.perf_counter()
+        try:
+            response = await self.client.get("/health", timeout=self.settings.deadline_s)
+        except httpx.HTTPError as exc:
+            return HealthReport(NAME, "DOWN", None, f"no answer ({type(exc).__name__})")
+        latency = (time.perf_counter() - started) * 1000.0
+        if response.status_code == 200:
+            return HealthReport(NAME, "UP", latency)
+        if response.status_code == 503:
+            return HealthReport(NAME, "MAINTENANCE", latency, "HTTP 503")
+        return HealthReport(NAME, "DOWN", latency, f"HTTP {response.status_code}")
+
+    async def aclose(self) -> None:
+        """Nothing to release: the hub owns the client and the cache."""
+
+    # -- upstream calls (inside the pipeline) -----------------------------------------
+
+    async def _query_case(self, project_code: str) -> DepartmentView | None:
+        body = await self._call("QueryCase", [project_code])
+        if body is None:
+            return None
+        answer = _child(body, "QueryCaseResponse")
+        return _parsed(lambda: parse_case(_child(answer, "aj")))
+
+    async def _query_cases(self, project_codes: list[str]) -> dict[str, DepartmentView]:
+        views: dict[str, DepartmentView] = {}
+        for start in range(0, len(project_codes), self.batch_size):
+            body = await self._call("QueryCases", project_codes[start : start + self.batch_size])
+            if body is None:  # a batch never faults for unknown codes
+                raise DepartmentMalformed(f"{NAME} answered a batch with a not-found fault", department=NAME)
+            answer = _child(body, "QueryCasesResponse")
+            for view in _parsed(functools.partial(parse_cases, answer)):
+                views[view.project_code] = view
+        return views
+
+    async def _call(self, operation: str, project_codes: list[str]) -> etree._Element | None:
+        """POST one SOAP request; the answer's Body, or None for a not-found fault."""
+        response = await self.client.post(
+            self.path,
+            content=build_request(operation, project_codes),
+            headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{TNS}/{operation}"'},
+        )
+        if response.status_code == 500:
+            fault = read_fault(response.content)
+            if fault is not None:
+                faultcode, dm = fault
+                if faultcode == "Client" and dm == NOT_FOUND:
+                    return None
+                if faultcode == "Server":
+                    raise DepartmentUnavailable(f"{NAME} reported a server fault", department=NAME)
+                raise DepartmentRejected(
+                    f"{NAME} refused the request (SOAP fault {faultcode})", department=NAME, status_code=500
+                )
+        check_response(response, department=NAME)
+        return _parsed(lambda: _body(parse_xml(response.content)))
+
+
+# -- building and parsing -----------------------------------------------------------------
+
+
+def _t(name: str) -> str:
+    return f"{{{TNS}}}{name}"
+
+
+def build_request(operation: str, project_codes: Sequence[str]) -> bytes:
+    """A SOAP 1.1 request envelope for ``operation`` with one ``xmbm`` per code."""
+    env = etree.Element(f"{{{SOAP_ENV}}}Envelope", nsmap={"soap": SOAP_ENV, "rf": TNS})
+    request = etree.SubElement(etree.SubElement(env, f"{{{SOAP_ENV}}}Body"), _t(operation))
+    for code in project_codes:
+        etree.SubElement(request, _t("xmbm")).text = code
+    return bytes(etree.tostring(env, xml_declaration=True, encoding="utf-8"))
+
+
+def _xml_safe(value: str) -> bool:
+    try:
+        etree.Element("x").text = value
+    except ValueError:  # control characters and the like
+        return False
+    return bool(value)
+
+
+@functools.cache
+def _parser() -> etree.XMLParser:
+    return etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
+        huge_tree=False, remove_comments=True, remove_pis=True,
+    )
+
+
+class UnsafeXml(ValueError):
+    """The answer carried a DOCTYPE (entity declarations, external subsets): refused."""
+
+
+def parse_xml(content: bytes) -> etree._Element:
+    """Parse an answer safely; ValueError (``XMLSyntaxError`` or ``UnsafeXml``) if we will not."""
+    root = etree.fromstring(content, _parser())
+    docinfo = root.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+        raise UnsafeXml("DOCTYPE refused")
+    return root
+
+
+def _body(root: etree._Element) -> etree._Element:
+    if root.tag != f"{{{SOAP_ENV}}}Envelope":
+        raise ValueError("not a SOAP 1.1 envelope")
+    body = root.find(f"{{{SOAP_ENV}}}Body")
+    if body is None:
+        raise ValueError("no SOAP Body")
+    return body
+
+
+def read_fault(content: bytes) -> tuple[str, str | None] | None:
+    """(faultcode local name, CaseFault/dm) of a SOAP fault answer, or None if it is not one."""
+    try:
+        fault = _body(parse_xml(content)).find(f"{{{SOAP_ENV}}}Fault")
+    except (ValueError, etree.XMLSyntaxError):
+        return None
+    if fault is None:
+        return None
+    faultcode = (fault.findtext("faultcode") or "").strip()
+    local = faultcode.rpartition(":")[2]  # soap:Client -> Client; the prefix is the sender's choice
+    dm = fault.findtext(f"detail/{_t('CaseFault')}/{_t('dm')}")
+    return local, dm.strip() if dm else None
+
+
+def _child(parent: etree._Element, name: str) -> etree._Element:
+    child = parent.find(_t(name))
+    if child is None:
+        raise DepartmentMalformed(f"{NAME} answered without {name}", department=NAME)
+    return child
+
+
+def parse_cases(answer: etree._Element) -> list[DepartmentView]:
+    return [parse_case(aj) for aj in answer.iterfind(_t("aj"))]
+
+
+def parse_case(aj: etree._Element) -> DepartmentView:
+    """One ``aj`` (案件) element as the department's view of a project."""
+    code = _text(aj, "xmbm")
+    decision = None
+    jslx = _opt_text(aj, "jslx")
+    if jslx is not None:
+        label = _text(aj, "zt")
+        decision = CivilAirDefenceDecision(
+            requirement=REQUIREMENTS[jslx],
+            shelter_area_m2=_opt_float(aj, "fkmj"),
+            fee_yuan=_opt_float(aj, "jyje"),
+            status=STATUS_LABELS[label],
+            raw_status=label,
+        )
+    items = tuple(parse_item(sx) for sx in aj.iterfind(_t("sx")))
+    return DepartmentView(department=NAME, project_code=code, items=items, civil_air_defence=decision)
+
+
+def parse_item(sx: etree._Element) -> ApprovalItem:
+    """One ``sx`` (事项) element as an approval item."""
+    label = _text(sx, "zt")
+    rcqcl = sx.find(_t("rcqcl"))
+    return ApprovalItem(
+        department=NAME,
+        kind=ITEM_KINDS_BY_CODE[_text(sx, "sxbm")],
+        name=_text(sx, "sxmc"),
+        status=STATUS_LABELS[label],
+        raw_status=label,
+        file_number=_opt_text(sx, "ajbh"),
+        submitted_on=_opt_date(sx, "sqrq"),
+        accepted_on=_opt_date(sx, "slrq"),
+        decided_on=_opt_date(sx, "bjrq"),
+        statutory_limit_days=_opt_int(sx, "fdsx"),
+        promised_limit_days=_opt_int(sx, "cnsx"),
+        paused=tuple((_date(z, "ksrq"), _opt_date(z, "jsrq")) for z in sx.iterfind(_t("ztjl"))),
+        certificate_number=_opt_text(sx, "pfwh"),
+        missing_materials=() if rcqcl is None else tuple(_text_of(c) for c in rcqcl.iterfind(_t("clmc"))),
+        materials_due_on=_opt_date(sx, "rcjzrq"),
+        on_commitment=_bool(sx, "gzcn"),
+    )
+
+
+def _parsed(parse: Callable[[], T]) -> T:
+    """Run ``parse``; an answer we cannot read becomes DepartmentMalformed (no payload text)."""
+    try:
+        return parse()
+    except (ValueError, KeyError, TypeError, etree.XMLSyntaxError) as exc:
+        raise DepartmentMalformed(
+            f"{NAME} answered a body that does not parse ({type(exc).__name__})", department=NAME
+        ) from exc
+
+
+# Typed getters: each raises KeyError/ValueError on a wrong shape.
+
+
+def _text_of(el: etree._Element) -> str:
+    text = (el.text or "").strip()
+    if not text:
+        raise ValueError("empty element")
+    return text
+
+
+def _opt_text(parent: etree._Element, name: str) -> str | None:
+    el = parent.find(_t(name))
+    return None if el is None else _text_of(el)
+
+
+def _text(parent: etree._Element, name: str) -> str:
+    value = _opt_text(parent, name)
+    if value is None:
+        raise KeyError(name)
+    return value
+
+
+def _opt_int(parent: etree._Element, name: str) -> int | None:
+    value = _opt_text(parent, name)
+    return None if value is None else int(value)
+
+
+def _opt_float(parent: etree._Element, name: str) -> float | None:
+    value = _opt_text(parent, name)
+    return None if value is None else float(value)
+
+
+def _bool(parent: etree._Element, name: str) -> bool:
+    value = _text(parent, name)
+    if value in ("true", "1"):
+        return True
+    if value in ("false", "0"):
+        return False
+    raise ValueError(f"{name} is not an xs:boolean")
+
+
+def _opt_date(parent: etree._Element, name: str) -> date | None:
+    value = _opt_text(parent, name)
+    if value is None:
+        return None
+    if _YMD.fullmatch(value) is None:  # this department writes 20240305, nothing else
+        raise ValueError(f"{name} is not a YYYYMMDD date")
+    return date(int(value[:4]), int(value[4:6]), int(value[6:]))
+
+
+def _date(parent: etree._Element, name: str) -> date:
+    value = _opt_date(parent, name)
+    if value is None:
+        raise KeyError(name)
+    return value
+
