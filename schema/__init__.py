@@ -18,6 +18,10 @@ from schema.errors import HubErrors
 
 DOMAIN_MODULES = ("schema.matter", "schema.registry", "schema.audit")
 
+# Federation 2 subgraph. 2.9 is the newest version both Apollo Router and Hive
+# Gateway's composition (@theguild/federation-composition) accept; we use only @key.
+FEDERATION_VERSION = "2.9"
+
 
 def build_schema(extensions: Sequence[Any] = (), **kwargs: Any) -> strawberry.federation.Schema:
     queries: list[type] = []
@@ -30,6 +34,7 @@ def build_schema(extensions: Sequence[Any] = (), **kwargs: Any) -> strawberry.fe
     query = merge_types("Query", tuple(queries))
     mutation = merge_types("Mutation", tuple(mutations)) if mutations else None
     # HubErrors first: every schema reports HubError extensions and masks the rest.
+    kwargs.setdefault("federation_version", FEDERATION_VERSION)
     return strawberry.federation.Schema(
         query=query, mutation=mutation, extensions=[HubErrors, *extensions], **kwargs
     )
