@@ -94,6 +94,18 @@ class PlanningConnector:
         self.pipeline = CallPipeline(NAME, settings, cache)
         self.page_size = int(settings.options.get("page_size", PAGE_SIZE))
 
+    @staticmethod
+    def normalise_status(raw: str) -> Lifecycle:
+        """A raw status as this connector keeps it (``"4 办结 准予"``) back to the lifecycle."""
+        parts = raw.split()
+        try:
+            key = (int(parts[0]), parts[2] if len(parts) > 2 else None)
+        except (IndexError, ValueError):
+            raise ValueError(f"not a planning status: {raw!r}") from None
+        if key not in STEP_STATUS:
+            raise ValueError(f"not a planning status: {raw!r}")
+        return STEP_STATUS[key]
+
     # -- Connector ---------------------------------------------------------------------
 
     async def fetch_project(self, project_code: str) -> DepartmentView | None:

@@ -19,6 +19,7 @@ from connectors.errors import DepartmentMalformed, DepartmentRejected
 from connectors.planning import PlanningConnector, parse_file
 from connectors.records import Contact, EnterpriseProfile, Lifecycle, ProjectProfile
 from connectors.settings import ConnectorSettings, RetrySettings
+from connectors.testing import ConnectorContract
 from fixtures.faults import FaultInjector, FaultSettings, with_faults
 from fixtures.planning import ITEM_CODES, STEPS, create_app, raw_status, render_file
 from fixtures.serve import serve_app
@@ -110,6 +111,13 @@ def test_every_step_code_normalises_and_keeps_its_raw_value(status: Lifecycle) -
     assert item.status is status
     assert item.raw_status == raw_status(status)
     assert item.raw_status.startswith(str(STEPS[status][0]))
+    assert PlanningConnector.normalise_status(item.raw_status) is status
+
+
+@pytest.mark.parametrize("raw", ["", "4 办结", "99 未知", "审核", "4 办结 同意"])
+def test_junk_raw_status_is_refused(raw: str) -> None:
+    with pytest.raises(ValueError):
+        PlanningConnector.normalise_status(raw)
 
 
 @WORLDS
@@ -236,3 +244,16 @@ def test_item_codes_match_the_fixture() -> None:
     from connectors.planning import ITEM_KINDS_BY_CODE
 
     assert {v: k for k, v in ITEM_KINDS_BY_CODE.items()} == ITEM_CODES
+
+
+_CONTRACT_WORLD = tiny_world()
+
+
+class TestPlanningContract(ConnectorContract):
+    connector_class = PlanningConnector
+    known_project_code = "2024-430472-47-03-000001"
+    unknown_project_code = "2024-430472-47-03-999999"
+    raw_statuses = tuple(raw_status(s) for s in Lifecycle)
+
+    def make_app(self) -> FaultInjector:
+        return create_app(_CONTRACT_WORLD)
