@@ -1,0 +1,294 @@
+"""The coverage audit: figures and gaps, computed by the database.
+
+One grouped scan of the items (by department, system, bureau, origin and status)
+gives every figure; the gaps come from that small result plus two index seeks
+into the history. Listing stops at ``gap_limit`` entries per kind; the counts
+are always complete.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from enum import StrEnum
+from itertools import pairwise
+
+from sqlalchemy import and_, exists, func, or_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from registry.models import (
+    LIFECYCLE,
+    Account,
+    Bureau,
+    BusinessSystem,
+    DelegatedItem,
+    Department,
+    HistoryEntry,
+    Origin,
+    Status,
+)
+from registry.store import Registry
+
+GAP_LIMIT = 500
+
+
+class GapKind(StrEnum):
+    TAKEN_OVER_WITHOUT_ACCOUNT = "TAKEN_OVER_WITHOUT_ACCOUNT"
+    DEPARTMENT_WITHOUT_ACCOUNT = "DEPARTMENT_WITHOUT_ACCOUNT"
+    CANCELLED_HOLDING_ACCOUNT = "CANCELLED_HOLDING_ACCOUNT"
+    HISTORY_SKIPS_STEP = "HISTORY_SKIPS_STEP"
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    kind: GapKind
+    detail: str
+    department_code: str | None = None
+    item_code: str | None = None
+    system_code: str | None = None
+
+
+@dataclass(slots=True)
+class Figures:
+    """Counts for the whole ledger, one department or one bureau."""
+
+    code: str = ""
+    name: str = ""
+    original: int = 0  # in the first delegation list, including those cancelled since
+    cancelled: int = 0
+    added: int = 0  # delegated later, in the dynamic adjustment
+    in_force: int = 0
+    taken_over: int = 0
+    active_accounts: int = 0
+
+    @property
+    def ratio(self) -> float | None:
+        """Taken over / in force; None when nothing is in force."""
+        return self.taken_over / self.in_force if self.in_force else None
+
+    def count(self, origin: Origin, status: Status, n: int) -> None:
+        if origin is Origin.ORIGINAL:
+            self.original += n
+        else:
+            self.added += n
+        if status is Status.CANCELLED:
+            self.cancelled += n
+        else:
+            self.in_force += n
+        if status is Status.TAKEN_OVER:
+            self.taken_over += n
+
+
+@dataclass(slots=True)
+class Coverage:
+    totals: Figures
+    departments: int  # departments with items in force
+    unassigned: int  # items in force not yet assigned to a department
+    by_department: list[Figures]
+    by_bureau: list[Figures]
+    gaps: list[Gap] = field(default_factory=list)
+    gap_counts: dict[GapKind, int] = field(default_factory=dict)
+
+
+Pair = tuple[str, str]  # (department code, system code)
+
+
+async def delegation_coverage(registry: Registry, *, gap_limit: int = GAP_LIMIT) -> Coverage:
+    """The auditors' figures and gaps, read in one transaction."""
+    async with registry.sessionmaker() as session, session.begin():
+        return await _coverage(session, gap_limit)
+
+
+async def _coverage(session: AsyncSession, gap_limit: int) -> Coverage:
+    item = DelegatedItem
+    groups = (
+        await session.execute(
+            select(
+                item.department_code,
+                item.system_code,
+                item.source_bureau_code,
+                item.origin,
+                item.status,
+                func.count(),
+            ).group_by(
+                item.department_code, item.system_code, item.source_bureau_code, item.origin, item.status
+            )
+        )
+    ).all()
+    departments = {
+        d.code: Figures(d.code, d.name)
+        for d in await session.scalars(select(Department).order_by(Department.sort_order, Department.code))
+    }
+    bureaus = {
+        b.code: Figures(b.code, b.name) for b in await session.scalars(select(Bureau).order_by(Bureau.code))
+    }
+    systems = dict((await session.execute(select(BusinessSystem.code, BusinessSystem.name))).tuples().all())
+    active = (
+        (
+            await session.execute(
+                select(Account.department_code, Account.system_code, func.count())
+                .where(Account.issued_on.is_not(None), Account.revoked_on.is_(None))
+                .group_by(Account.department_code, Account.system_code)
+            )
+        )
+        .tuples()
+        .all()
+    )
+
+    totals = Figures("", "合计")
+    unassigned = 0
+    in_force_by_pair: dict[Pair, int] = defaultdict(int)
+    taken_over_by_pair: dict[Pair, int] = defaultdict(int)
+    cancelled_by_pair: dict[Pair, int] = defaultdict(int)
+    for department, system, bureau, origin, status, n in groups:
+        totals.count(origin, status, n)
+        bureaus[bureau].count(origin, status, n)
+        if department is None:
+            unassigned += n if status is not Status.CANCELLED else 0
+            continue
+        departments[department].count(origin, status, n)
+        pair = (department, system)
+        if status is Status.CANCELLED:
+            cancelled_by_pair[pair] += n
+        else:
+            in_force_by_pair[pair] += n
+        if status is Status.TAKEN_OVER:
+            taken_over_by_pair[pair] += n
+    active_pairs: set[Pair] = set()
+    for department, system, n in active:
+        departments[department].active_accounts += n
+        totals.active_accounts += n
+        active_pairs.add((department, system))
+
+    coverage = Coverage(
+        totals=totals,
+        departments=sum(1 for d in departments.values() if d.in_force),
+        unassigned=unassigned,
+        by_department=list(departments.values()),
+        by_bureau=[b for b in bureaus.values() if b.original or b.added],
+    )
+    names = {code: f.name for code, f in departments.items()}
+
+    # Taken over, but the department holds no active account on the item's system.
+    missing = sorted(p for p in taken_over_by_pair if p not in active_pairs)
+    await _list_items(
+        session,
+        coverage,
+        GapKind.TAKEN_OVER_WITHOUT_ACCOUNT,
+        missing,
+        Status.TAKEN_OVER,
+        sum(taken_over_by_pair[p] for p in missing),
+        gap_limit,
+        lambda d, s: f"taken over, but {names[d]} holds no active account on {systems.get(s, s)}",
+    )
+
+    # Departments with no active account at all.
+    bare = [d for d in departments.values() if not d.active_accounts]
+    coverage.gap_counts[GapKind.DEPARTMENT_WITHOUT_ACCOUNT] = len(bare)
+    coverage.gaps.extend(
+        Gap(
+            GapKind.DEPARTMENT_WITHOUT_ACCOUNT,
+            f"{d.name} holds no active business-system account",
+            department_code=d.code,
+        )
+        for d in bare[:gap_limit]
+    )
+
+    # Cancelled items whose department still holds an account it needs for nothing else.
+    holding = sorted(p for p in cancelled_by_pair if p in active_pairs and not in_force_by_pair.get(p))
+    await _list_items(
+        session,
+        coverage,
+        GapKind.CANCELLED_HOLDING_ACCOUNT,
+        holding,
+        Status.CANCELLED,
+        sum(cancelled_by_pair[p] for p in holding),
+        gap_limit,
+        lambda d, s: f"cancelled, but {names[d]} still holds an active account on {systems.get(s, s)}",
+    )
+
+    await _history_skips(session, coverage, gap_limit)
+    return coverage
+
+
+async def _list_items(
+    session: AsyncSession,
+    coverage: Coverage,
+    kind: GapKind,
+    pairs: list[Pair],
+    status: Status,
+    total: int,
+    limit: int,
+    detail: object,
+) -> None:
+    coverage.gap_counts[kind] = total
+    if not pairs or limit <= 0:
+        return
+    item = DelegatedItem
+    rows = (
+        await session.execute(
+            select(item.code, item.department_code, item.system_code)
+            .where(item.status == status, tuple_(item.department_code, item.system_code).in_(pairs))
+            .order_by(item.code)
+            .limit(limit)
+        )
+    ).tuples()
+    assert callable(detail)
+    coverage.gaps.extend(
+        Gap(kind, detail(d, s), department_code=d, item_code=code, system_code=s) for code, d, s in rows
+    )
+
+
+def _illegal_steps() -> list[object]:
+    """Conditions matching status rows whose (old, new) pair the lifecycle forbids.
+
+    The status vocabulary is closed (a CHECK constraint), so the forbidden pairs are a
+    short list the partial index answers by seeking, without reading every row.
+    """
+    h = HistoryEntry
+    allowed: dict[Status, set[Status]] = {s: {Status.CANCELLED} for s in LIFECYCLE}
+    for here, there in pairwise(LIFECYCLE):
+        allowed[here].add(there)
+    allowed[Status.CANCELLED] = set()
+    conditions: list[object] = [and_(h.old_value.is_(None), h.new_value != Status.DELEGATED.value)]
+    for old, ok in allowed.items():
+        forbidden = [s.value for s in Status if s not in ok]
+        conditions.append(and_(h.old_value == old.value, h.new_value.in_(forbidden)))
+    return conditions
+
+
+async def _history_skips(session: AsyncSession, coverage: Coverage, limit: int) -> None:
+    h, item = HistoryEntry, DelegatedItem
+    kind = GapKind.HISTORY_SKIPS_STEP
+    # 1. a recorded status change that jumps over a step (or moves back, or leaves CANCELLED);
+    jumps = (
+        (
+            await session.execute(
+                select(h.entity_key, h.old_value, h.new_value)
+                .where(h.field == "status", or_(*_illegal_steps()))  # type: ignore[arg-type]
+                .order_by(h.entity_key, h.id)
+            )
+        )
+        .tuples()
+        .all()
+    )
+    # 2. an item whose current status no recorded change reaches (changed behind the history).
+    unrecorded = (
+        select(item.code, item.status)
+        .where(
+            ~exists().where(
+                h.field == "status", h.entity == "item", h.entity_key == item.code, h.new_value == item.status
+            )
+        )
+        .order_by(item.code)
+    )
+    behind = (await session.execute(unrecorded)).tuples().all()
+    gaps = [
+        Gap(kind, f"history records {old or '(nothing)'} → {new}, which skips the lifecycle", item_code=code)
+        for code, old, new in jumps
+    ] + [
+        Gap(kind, f"status {status} has no history entry reaching it", item_code=code)
+        for code, status in behind
+    ]
+    coverage.gap_counts[kind] = len(gaps)
+    coverage.gaps.extend(gaps[:limit])

@@ -1,0 +1,203 @@
+"""The delegation ledger: departments, bureaus, business systems, items, accounts, history.
+
+Revision ID: 0001_ledger
+Revises:
+Create Date: 2026-11-27
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0001_ledger"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+STATUSES = (
+    "DELEGATED",
+    "ASSIGNED",
+    "ACCOUNT_REQUESTED",
+    "ACCOUNT_ISSUED",
+    "GUIDED",
+    "TAKEN_OVER",
+    "CANCELLED",
+)
+CATEGORIES = ("行政许可", "行政确认", "行政处罚", "其他")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+def _id() -> sa.Column:  # type: ignore[type-arg]
+    # SQLite only makes INTEGER PRIMARY KEY an alias of the rowid (autoincrementing).
+    return sa.Column(
+        "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+
+
+def upgrade() -> None:
+    op.create_table(
+        "department",
+        sa.Column("code", sa.String(16), nullable=False),
+        sa.Column("name", sa.String(64), nullable=False),
+        sa.Column("sort_order", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("code", name="pk_department"),
+        sa.UniqueConstraint("name", name="uq_department_name"),
+    )
+    op.create_table(
+        "bureau",
+        sa.Column("code", sa.String(16), nullable=False),
+        sa.Column("name", sa.String(64), nullable=False),
+        sa.Column("short_name", sa.String(32), nullable=False),
+        sa.PrimaryKeyConstraint("code", name="pk_bureau"),
+        sa.UniqueConstraint("name", name="uq_bureau_name"),
+    )
+    op.create_table(
+        "business_system",
+        sa.Column("code", sa.String(16), nullable=False),
+        sa.Column("name", sa.String(100), nullable=False),
+        sa.Column("bureau_code", sa.String(16), nullable=False),
+        sa.PrimaryKeyConstraint("code", name="pk_business_system"),
+        sa.UniqueConstraint("name", name="uq_business_system_name"),
+        sa.ForeignKeyConstraint(
+            ["bureau_code"], ["bureau.code"], name="fk_business_system_bureau_code_bureau"
+        ),
+    )
+    op.create_table(
+        "delegated_item",
+        _id(),
+        sa.Column("code", sa.String(64), nullable=False),
+        sa.Column("name", sa.String(200), nullable=False),
+        sa.Column("category", sa.String(8), nullable=False),
+        sa.Column("mode", sa.String(13), nullable=False),
+        sa.Column("origin", sa.String(12), nullable=False),
+        sa.Column("status", sa.String(21), nullable=False),
+        sa.Column("source_bureau_code", sa.String(16), nullable=False),
+        sa.Column("department_code", sa.String(16), nullable=True),
+        sa.Column("system_code", sa.String(16), nullable=False),
+        sa.Column("delegated_on", sa.Date(), nullable=False),
+        sa.Column("cancelled_on", sa.Date(), nullable=True),
+        sa.Column("cancel_reason", sa.Text(), nullable=True),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_delegated_item"),
+        sa.UniqueConstraint("code", name="uq_delegated_item_code"),
+        sa.CheckConstraint(_in("status", STATUSES), name="ck_delegated_item_status"),
+        sa.CheckConstraint(_in("category", CATEGORIES), name="ck_delegated_item_category"),
+        sa.CheckConstraint(_in("mode", ("DIRECT", "ENTRUSTED")), name="ck_delegated_item_mode"),
+        sa.CheckConstraint(_in("origin", ("ORIGINAL", "ADDED")), name="ck_delegated_item_origin"),
+        sa.CheckConstraint(
+            "status <> 'CANCELLED' OR (cancel_reason IS NOT NULL AND cancel_reason <> '')",
+            name="ck_delegated_item_cancel_reason",
+        ),
+        sa.ForeignKeyConstraint(
+            ["source_bureau_code"], ["bureau.code"], name="fk_delegated_item_source_bureau_code_bureau"
+        ),
+        sa.ForeignKeyConstraint(
+            ["department_code"], ["department.code"], name="fk_delegated_item_department_code_department"
+        ),
+        sa.ForeignKeyConstraint(
+            ["system_code"], ["business_system.code"], name="fk_delegated_item_system_code_business_system"
+        ),
+    )
+    op.create_index(
+        "ix_delegated_item_department_system", "delegated_item", ["department_code", "system_code", "status"]
+    )
+    op.create_index("ix_delegated_item_bureau_status", "delegated_item", ["source_bureau_code", "status"])
+    op.create_index("ix_delegated_item_status", "delegated_item", ["status"])
+    op.create_table(
+        "account",
+        _id(),
+        sa.Column("system_code", sa.String(16), nullable=False),
+        sa.Column("department_code", sa.String(16), nullable=False),
+        sa.Column("holder", sa.String(64), nullable=False),
+        sa.Column("role", sa.String(32), nullable=False),
+        sa.Column("requested_on", sa.Date(), nullable=False),
+        sa.Column("issued_on", sa.Date(), nullable=True),
+        sa.Column("revoked_on", sa.Date(), nullable=True),
+        sa.Column("revoke_reason", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name="pk_account"),
+        sa.ForeignKeyConstraint(
+            ["system_code"], ["business_system.code"], name="fk_account_system_code_business_system"
+        ),
+        sa.ForeignKeyConstraint(
+            ["department_code"], ["department.code"], name="fk_account_department_code_department"
+        ),
+    )
+    op.create_index("ix_account_department_system", "account", ["department_code", "system_code"])
+    op.create_table(
+        "history",
+        _id(),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("actor", sa.String(128), nullable=False),
+        sa.Column("entity", sa.String(16), nullable=False),
+        sa.Column("entity_key", sa.String(64), nullable=False),
+        sa.Column("field", sa.String(32), nullable=False),
+        sa.Column("old_value", sa.Text(), nullable=True),
+        sa.Column("new_value", sa.Text(), nullable=True),
+        sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column("idempotency_key", sa.String(128), nullable=True),
+        sa.PrimaryKeyConstraint("id", name="pk_history"),
+        sa.CheckConstraint("entity IN ('item', 'account')", name="ck_history_entity"),
+        sa.CheckConstraint(
+            f"field <> 'status' OR ({_in('new_value', STATUSES)} AND "
+            f"(old_value IS NULL OR {_in('old_value', STATUSES)}))",
+            name="ck_history_status_values",
+        ),
+    )
+    op.create_index("ix_history_entity", "history", ["entity", "entity_key", "id"])
+    op.create_index(
+        "ix_history_transition",
+        "history",
+        ["old_value", "new_value", "entity_key"],
+        sqlite_where=sa.text("field = 'status'"),
+        postgresql_where=sa.text("field = 'status'"),
+    )
+    op.create_table(
+        "idempotency_key",
+        sa.Column("key", sa.String(128), nullable=False),
+        sa.Column("operation", sa.String(64), nullable=False),
+        sa.Column("request_hash", sa.String(64), nullable=False),
+        sa.Column("result", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("key", name="pk_idempotency_key"),
+    )
+    _append_only("history")
+
+
+def _append_only(table: str) -> None:
+    """The database itself refuses to change or delete history rows."""
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            f"""
+            CREATE FUNCTION {table}_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                RAISE EXCEPTION '{table} is append-only: % refused', TG_OP;
+            END $$
+            """
+        )
+        op.execute(
+            f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+            f"FOR EACH ROW EXECUTE FUNCTION {table}_append_only()"
+        )
+    else:
+        for action in ("UPDATE", "DELETE"):
+            op.execute(
+                f"CREATE TRIGGER {table}_no_{action.lower()} BEFORE {action} ON {table} "
+                f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: {action} refused'); END"
+            )
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER IF EXISTS history_append_only ON history")
+        op.execute("DROP FUNCTION IF EXISTS history_append_only()")
+    op.drop_table("idempotency_key")
+    op.drop_table("history")
+    op.drop_table("account")
+    op.drop_table("delegated_item")
+    op.drop_table("business_system")
+    op.drop_table("bureau")
+    op.drop_table("department")

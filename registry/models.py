@@ -1,0 +1,266 @@
+"""The ledger's tables, as typed SQLAlchemy 2 mappings.
+
+The migrations in ``registry/migrations`` create exactly these tables (a test
+compares them); change both together.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Status(StrEnum):
+    """Where a delegated item stands; the happy path runs top to bottom."""
+
+    DELEGATED = "DELEGATED"  # 已赋权: the city delegated it to the zone
+    ASSIGNED = "ASSIGNED"  # 已分配: a receiving department is named
+    ACCOUNT_REQUESTED = "ACCOUNT_REQUESTED"  # 已申请账号 on the bureau's business system
+    ACCOUNT_ISSUED = "ACCOUNT_ISSUED"  # 已开通账号
+    GUIDED = "GUIDED"  # 已业务指导: the bureau trained the department
+    TAKEN_OVER = "TAKEN_OVER"  # 承接到位
+    CANCELLED = "CANCELLED"  # 已取消 (reason required)
+
+
+LIFECYCLE: tuple[Status, ...] = (
+    Status.DELEGATED,
+    Status.ASSIGNED,
+    Status.ACCOUNT_REQUESTED,
+    Status.ACCOUNT_ISSUED,
+    Status.GUIDED,
+    Status.TAKEN_OVER,
+)
+
+
+class Category(StrEnum):
+    LICENSING = "行政许可"
+    CONFIRMATION = "行政确认"
+    PENALTY = "行政处罚"
+    OTHER = "其他"
+
+
+class Mode(StrEnum):
+    DIRECT = "DIRECT"  # 直接赋权
+    ENTRUSTED = "ENTRUSTED"  # 委托
+
+
+class Origin(StrEnum):
+    ORIGINAL = "ORIGINAL"  # in the first delegation list
+    ADDED = "ADDED"  # delegated later, in the dynamic adjustment
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+class EnumText(TypeDecorator[E], Generic[E]):
+    """A StrEnum stored as its value in a VARCHAR (no native enum: migrations stay simple)."""
+
+    impl = String(20)
+    cache_ok = True
+
+    def __init__(self, enum: type[E]) -> None:
+        super().__init__(max(len(m.value) for m in enum) + 4)
+        self.enum = enum
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> E | None:
+        return None if value is None else self.enum(value)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timestamps are stored in UTC; SQLite drops the zone, so put it back on read."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("timestamps must carry a time zone")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _in(column: str, enum: type[StrEnum]) -> str:
+    values = ", ".join(f"'{m.value}'" for m in enum)
+    return f"{column} IN ({values})"
+
+
+# SQLite only makes INTEGER PRIMARY KEY an alias of the rowid (autoincrementing).
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Department(Base):
+    """One of the zone's receiving departments (承接部门)."""
+
+    __tablename__ = "department"
+
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    sort_order: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Bureau(Base):
+    """A city bureau that delegated powers (下放部门)."""
+
+    __tablename__ = "bureau"
+
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    short_name: Mapped[str] = mapped_column(String(32))
+
+
+class BusinessSystem(Base):
+    """A bureau's business system, on which departments hold accounts (业务系统)."""
+
+    __tablename__ = "business_system"
+
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    bureau_code: Mapped[str] = mapped_column(ForeignKey("bureau.code"))
+
+
+class DelegatedItem(Base):
+    """A city-level power delegated to the zone (市级赋权事项)."""
+
+    __tablename__ = "delegated_item"
+    __table_args__ = (
+        CheckConstraint(_in("status", Status), name="status"),
+        CheckConstraint(_in("category", Category), name="category"),
+        CheckConstraint(_in("mode", Mode), name="mode"),
+        CheckConstraint(_in("origin", Origin), name="origin"),
+        # A cancellation always carries its reason.
+        CheckConstraint(
+            "status <> 'CANCELLED' OR (cancel_reason IS NOT NULL AND cancel_reason <> '')",
+            name="cancel_reason",
+        ),
+        Index("ix_delegated_item_department_system", "department_code", "system_code", "status"),
+        Index("ix_delegated_item_bureau_status", "source_bureau_code", "status"),
+        Index("ix_delegated_item_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    category: Mapped[Category] = mapped_column(EnumText(Category))
+    mode: Mapped[Mode] = mapped_column(EnumText(Mode))
+    origin: Mapped[Origin] = mapped_column(EnumText(Origin))
+    status: Mapped[Status] = mapped_column(EnumText(Status))
+    source_bureau_code: Mapped[str] = mapped_column(ForeignKey("bureau.code"))
+    department_code: Mapped[str | None] = mapped_column(ForeignKey("department.code"))
+    system_code: Mapped[str] = mapped_column(ForeignKey("business_system.code"))
+    delegated_on: Mapped[date] = mapped_column(Date)
+    cancelled_on: Mapped[date | None] = mapped_column(Date)
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Account(Base):
+    """A department's account on a business system; active while issued and not revoked."""
+
+    __tablename__ = "account"
+    __table_args__ = (Index("ix_account_department_system", "department_code", "system_code"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    system_code: Mapped[str] = mapped_column(ForeignKey("business_system.code"))
+    department_code: Mapped[str] = mapped_column(ForeignKey("department.code"))
+    holder: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(32))
+    requested_on: Mapped[date] = mapped_column(Date)
+    issued_on: Mapped[date | None] = mapped_column(Date)
+    revoked_on: Mapped[date | None] = mapped_column(Date)
+    revoke_reason: Mapped[str | None] = mapped_column(Text)
+
+    @property
+    def active(self) -> bool:
+        return self.issued_on is not None and self.revoked_on is None
+
+
+class HistoryEntry(Base):
+    """One change to the ledger: who, when, what, old value, new value. Never updated.
+
+    ``entity``/``entity_key`` name what changed ("item" and its code, "account" and
+    its id) as text, so the history outlives anything it describes.
+    """
+
+    __tablename__ = "history"
+    __table_args__ = (
+        CheckConstraint("entity IN ('item', 'account')", name="entity"),
+        # Status rows hold lifecycle values only, so skipped steps are a finite set of pairs.
+        CheckConstraint(
+            f"field <> 'status' OR ({_in('new_value', Status)} AND "
+            f"(old_value IS NULL OR {_in('old_value', Status)}))",
+            name="status_values",
+        ),
+        Index("ix_history_entity", "entity", "entity_key", "id"),
+        # Partial: only status rows, so gap detection seeks the few illegal pairs.
+        Index(
+            "ix_history_transition",
+            "old_value",
+            "new_value",
+            "entity_key",
+            sqlite_where=text("field = 'status'"),
+            postgresql_where=text("field = 'status'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(128))
+    entity: Mapped[str] = mapped_column(String(16))
+    entity_key: Mapped[str] = mapped_column(String(64))
+    field: Mapped[str] = mapped_column(String(32))
+    old_value: Mapped[str | None] = mapped_column(Text)
+    new_value: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
+    idempotency_key: Mapped[str | None] = mapped_column(String(128))
+
+
+class IdempotencyKey(Base):
+    """A mutation already applied: a retry with the same key returns ``result`` unchanged."""
+
+    __tablename__ = "idempotency_key"
+
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    operation: Mapped[str] = mapped_column(String(64))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    result: Mapped[str] = mapped_column(Text)  # JSON
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
