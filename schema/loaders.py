@@ -59,7 +59,7 @@ def _view_batch(department: str, connector: Connector) -> Any:
         started = time.perf_counter()
         try:
             found = await connector.fetch_projects(keys)
-        except Exception as exc:  # noqa: BLE001 - each key carries the department's failure
+        except Exception as exc:
             return [exc] * len(keys)
         # A project the department does not know has no view to carry its meta: use the batch's.
         batch_meta = SourceMeta(fetched_at=fetched_at, latency_ms=(time.perf_counter() - started) * 1000)
@@ -74,12 +74,12 @@ def _view_batch(department: str, connector: Connector) -> Any:
 
 
 def _profile_batch(directory: ProjectDirectory | None) -> Any:
-    async def load(keys: list[str]) -> Sequence[ProjectProfile | None | BaseException]:
+    async def load(keys: list[str]) -> Sequence[ProjectProfile | BaseException | None]:
         if directory is None:
             return [NoDirectory("no project directory is configured")] * len(keys)
         try:
             found = await directory.fetch_profiles(keys)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             return [exc] * len(keys)
         return [found.get(key) for key in keys]
 
@@ -87,15 +87,15 @@ def _profile_batch(directory: ProjectDirectory | None) -> Any:
 
 
 def _enterprise_batch(directory: ProjectDirectory | None) -> Any:
-    async def one(key: str) -> EnterpriseProfile | None | BaseException:
+    async def one(key: str) -> EnterpriseProfile | BaseException | None:
         if directory is None:
             return NoDirectory("no project directory is configured")
         try:
             return await directory.fetch_enterprise(key)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             return exc
 
-    async def load(keys: list[str]) -> Sequence[EnterpriseProfile | None | BaseException]:
+    async def load(keys: list[str]) -> Sequence[EnterpriseProfile | BaseException | None]:
         # The directory has no batch lookup for enterprises; these are rare (one per query).
         return await asyncio.gather(*(one(key) for key in keys))
 

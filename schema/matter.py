@@ -22,7 +22,7 @@ import strawberry
 from strawberry.types import Info
 
 from connectors.errors import ConnectorError, InvalidInput
-from connectors.records import HealthReport
+from connectors.records import HealthReport, Lifecycle, Stage
 from domain.identifiers import credit_code_problem, project_code_problem
 from schema.matter_index import MatterIndex, MatterQuery
 from schema.types import (
@@ -30,11 +30,9 @@ from schema.types import (
     MAX_PAGE,
     ApprovalGuideEntry,
     Enterprise,
-    Lifecycle,
     Matter,
     MatterConnection,
     SourceHealth,
-    Stage,
     _ordered,
     approval_guide,
     load_matter,
@@ -138,7 +136,7 @@ async def _source_health(name: str, connector: Any) -> SourceHealth:
     detail: str | None = None
     try:
         report = await connector.health()
-    except Exception as exc:  # noqa: BLE001 - a department that cannot answer is reported, not raised
+    except Exception as exc:
         report = None
         detail = str(exc) if isinstance(exc, ConnectorError) else "health check failed"
     stats = _stats(connector)
@@ -191,7 +189,7 @@ class Query:
     async def matters(
         self,
         info: Info,
-        filter: MatterFilter | None = None,  # noqa: A002 - the API's fixed argument name
+        filter: MatterFilter | None = None,
         first: Annotated[int | None, strawberry.argument(description="At most 100; 20 by default.")] = None,
         after: str | None = None,
     ) -> MatterConnection:

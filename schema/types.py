@@ -21,19 +21,33 @@ from strawberry.types import Info
 
 from connectors import records
 from connectors.errors import ConnectorError
-from connectors.records import DepartmentView, ProjectProfile
+from connectors.records import (
+    DepartmentView,
+    FirePathKind,
+    Lifecycle,
+    ProjectProfile,
+    RegistrationType,
+    ShelterRequirement,
+    Stage,
+    Utility,
+    UtilityStatus,
+)
 from domain import rules
 from domain.handbook import BY_CODE, HANDBOOK, GuideEntry
 from schema.loaders import ViewResult
 from schema.matter_index import MatterIndex, MatterQuery, Page, encode_cursor, page_of
 
-Lifecycle = strawberry.enum(records.Lifecycle, description="The one lifecycle every department maps onto.")
-Stage = strawberry.enum(records.Stage, description="The four approval stages.")
-ShelterRequirement = strawberry.enum(records.ShelterRequirement)
-FirePathKind = strawberry.enum(records.FirePathKind)
-Utility = strawberry.enum(records.Utility)
-UtilityStatus = strawberry.enum(records.UtilityStatus)
-RegistrationType = strawberry.enum(records.RegistrationType)
+# The records' own enums are the GraphQL enums: strawberry.enum registers them in place.
+for _enum, _description in (
+    (Lifecycle, "The one lifecycle every department's status vocabulary maps onto."),
+    (Stage, "The four approval stages."),
+    (ShelterRequirement, "Civil air defence: build a shelter, pay the relocation fee, or exempt."),
+    (FirePathKind, "Fire: design review then acceptance, or filing."),
+    (Utility, None),
+    (UtilityStatus, None),
+    (RegistrationType, "首次, 变更, 转移, 抵押, 注销, 更正, 异议, 预告, 查封."),
+):
+    strawberry.enum(_enum, description=_description)
 
 
 @strawberry.enum(description="How fresh a department's part of a matter is.")
@@ -200,7 +214,10 @@ class PhasedPermit:
     def of(cls, answer: rules.PhasedPermitAnswer) -> PhasedPermit:
         return cls(
             mode=answer.mode,
-            phases=[Phase(phase=p.phase, name=p.name, eligible=p.eligible, missing=list(p.missing)) for p in answer.phases],
+            phases=[
+                Phase(phase=p.phase, name=p.name, eligible=p.eligible, missing=list(p.missing))
+                for p in answer.phases
+            ],
         )
 
 
@@ -305,7 +322,9 @@ class SourceHealth:
 Part = ViewResult | Exception  # one department's answer for one project, or its failure
 
 
-@strawberry.federation.type(keys=["projectCode"], description="A construction project across every department.")
+@strawberry.federation.type(
+    keys=["projectCode"], description="A construction project across every department."
+)
 class Matter:
     project_code: str
     _profile: strawberry.Private[ProjectProfile | None]
@@ -366,11 +385,7 @@ class Matter:
     @strawberry.field(description="Every item of the departments that answered; see sources for the rest.")
     def items(self) -> list[ApprovalItem]:
         views = self._views()
-        return [
-            ApprovalItem.of(item, self._as_of)
-            for name in _ordered(views)
-            for item in views[name].items
-        ]
+        return [ApprovalItem.of(item, self._as_of) for name in _ordered(views) for item in views[name].items]
 
     @strawberry.field(description="Planning's items; null with an error when planning failed.")
     def planning(self) -> DepartmentItems | None:
@@ -390,7 +405,9 @@ class Matter:
         path = view.fire_path if view else None
         return FirePath(path=path.path, spot_check_drawn=path.spot_check_drawn) if path else None
 
-    @strawberry.field(description="The four joint-connection tickets; null with an error when utilities failed.")
+    @strawberry.field(
+        description="The four joint-connection tickets; null with an error when utilities failed."
+    )
     def utilities(self) -> list[UtilityTicket] | None:
         view = self._part("utilities")
         return [UtilityTicket.of(t) for t in view.utilities] if view else []
@@ -411,7 +428,9 @@ class Matter:
     @strawberry.field(description="From the departments that answered (see sources).")
     def blockers(self) -> list[Blocker] | None:
         found = rules.blockers(self._known_profile(), self._views(), self._as_of)
-        return [Blocker(department=b.department, kind=b.kind, reason=b.reason, message=b.message) for b in found]
+        return [
+            Blocker(department=b.department, kind=b.kind, reason=b.reason, message=b.message) for b in found
+        ]
 
     @strawberry.field(description="What to bring next, from the handbook and the departments that answered.")
     def next_steps(self) -> list[NextStep] | None:
@@ -439,16 +458,16 @@ def _ordered(names: Iterable[str]) -> list[str]:
 
 def _source(department: str, part: Part) -> MatterSource:
     if isinstance(part, Exception):
-        is_hub = isinstance(part, ConnectorError)
+        hub_error = part if isinstance(part, ConnectorError) else None
         return MatterSource(
             department=department,
             status=SourceStatus.UNAVAILABLE,
             known=None,
             fetched_at=None,
             latency_ms=None,
-            error_code=part.code if is_hub else "INTERNAL_SERVER_ERROR",
-            retryable=part.retryable if is_hub else None,
-            message=str(part) if is_hub else None,
+            error_code=hub_error.code if hub_error else "INTERNAL_SERVER_ERROR",
+            retryable=hub_error.retryable if hub_error else None,
+            message=str(hub_error) if hub_error else None,
         )
     return MatterSource(
         department=department,
@@ -465,7 +484,7 @@ def _source(department: str, part: Part) -> MatterSource:
 async def _settle(awaitable: Any) -> Any:
     try:
         return await awaitable
-    except Exception as exc:  # noqa: BLE001 - a department's failure is a value here
+    except Exception as exc:
         return exc
 
 
@@ -553,7 +572,9 @@ MAX_PAGE = 100
 DEFAULT_PAGE = 20
 
 
-async def matter_connection(info: Info, query: MatterQuery, first: int, after: str | None) -> MatterConnection:
+async def matter_connection(
+    info: Info, query: MatterQuery, first: int, after: str | None
+) -> MatterConnection:
     index = MatterIndex.for_services(info.context.services)
     await index.ready()
     page: Page = page_of(index.select(query), first, after)
@@ -589,7 +610,10 @@ class Enterprise:
     @classmethod
     def of(cls, e: records.EnterpriseProfile) -> Enterprise:
         return cls(
-            credit_code=e.credit_code, name=e.name, key_enterprise=e.key_enterprise, liaison=Contact.of(e.liaison)
+            credit_code=e.credit_code,
+            name=e.name,
+            key_enterprise=e.key_enterprise,
+            liaison=Contact.of(e.liaison),
         )
 
     @classmethod

@@ -10,8 +10,8 @@ endpoints: faults, stats (upstream calls), reset.
 from __future__ import annotations
 
 import uuid
-from contextlib import AsyncExitStack
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any

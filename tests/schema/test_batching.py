@@ -94,7 +94,7 @@ async def test_filters_read_the_index_not_the_departments(hub: Hub, world: World
     await hub.reset_stats()
     body = await hub.query(
         "{ overdue: matters(first: 0, filter: {overdue: true}) { totalCount } "
-        "  fire: matters(first: 0, filter: {department: \"fire\"}) { totalCount } "
+        '  fire: matters(first: 0, filter: {department: "fire"}) { totalCount } '
         "  completion: matters(first: 0, filter: {stage: COMPLETION_ACCEPTANCE}) { totalCount } }"
     )
     assert "errors" not in body

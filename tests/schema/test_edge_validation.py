@@ -18,26 +18,58 @@ def wrong_check(code17: str) -> str:
 
 CASES = [
     # (query, variables, argument, words the rule must contain)
-    ("query ($v: String!) { matter(projectCode: $v) { name } }", {"v": "2023-43047-47-03-012345"},
-     "projectCode", "YYYY-DDDDDD"),
-    ("query ($v: String!) { matter(projectCode: $v) { name } }", {"v": "2023-110100-47-03-012345"},
-     "projectCode", "Hunan"),
-    ("query ($v: String!) { matter(projectCode: $v) { name } }", {"v": "2023-430472-47-03-012345'--"},
-     "projectCode", "YYYY-DDDDDD"),
-    ("query ($v: String!) { enterprise(creditCode: $v) { name } }", {"v": "91350200776049653"},
-     "creditCode", "18 characters"),
-    ("query ($v: String!) { enterprise(creditCode: $v) { name } }", {"v": "91350200776049653O"},
-     "creditCode", "alphabet"),
-    ("query ($v: String!) { enterprise(creditCode: $v) { name } }", {"v": wrong_check(GOOD_PREFIX + "1")},
-     "creditCode", "check character"),
-    ("query ($v: String!) { matters(filter: {creditCode: $v}) { totalCount } }",
-     {"v": wrong_check(GOOD_PREFIX + "2")}, "filter.creditCode", "check character"),
-    ("{ matters(filter: {department: \"environment\"}) { totalCount } }", {}, "filter.department", "one of"),
+    (
+        "query ($v: String!) { matter(projectCode: $v) { name } }",
+        {"v": "2023-43047-47-03-012345"},
+        "projectCode",
+        "YYYY-DDDDDD",
+    ),
+    (
+        "query ($v: String!) { matter(projectCode: $v) { name } }",
+        {"v": "2023-110100-47-03-012345"},
+        "projectCode",
+        "Hunan",
+    ),
+    (
+        "query ($v: String!) { matter(projectCode: $v) { name } }",
+        {"v": "2023-430472-47-03-012345'--"},
+        "projectCode",
+        "YYYY-DDDDDD",
+    ),
+    (
+        "query ($v: String!) { enterprise(creditCode: $v) { name } }",
+        {"v": "91350200776049653"},
+        "creditCode",
+        "18 characters",
+    ),
+    (
+        "query ($v: String!) { enterprise(creditCode: $v) { name } }",
+        {"v": "91350200776049653O"},
+        "creditCode",
+        "alphabet",
+    ),
+    (
+        "query ($v: String!) { enterprise(creditCode: $v) { name } }",
+        {"v": wrong_check(GOOD_PREFIX + "1")},
+        "creditCode",
+        "check character",
+    ),
+    (
+        "query ($v: String!) { matters(filter: {creditCode: $v}) { totalCount } }",
+        {"v": wrong_check(GOOD_PREFIX + "2")},
+        "filter.creditCode",
+        "check character",
+    ),
+    ('{ matters(filter: {department: "environment"}) { totalCount } }', {}, "filter.department", "one of"),
     ("{ matters(first: 1000) { totalCount } }", {}, "first", "between 0 and 100"),
     ("{ matters(first: -1) { totalCount } }", {}, "first", "between 0 and 100"),
-    ("{ matters(after: \"bm90LWEtY3Vyc29y\") { totalCount } }", {}, "after", "cursor"),
-    ("query ($v: _Any!) { _entities(representations: [$v]) { ... on Matter { name } } }",
-     {"v": {"__typename": "Matter", "projectCode": "not-a-code"}}, "projectCode", "YYYY-DDDDDD"),
+    ('{ matters(after: "bm90LWEtY3Vyc29y") { totalCount } }', {}, "after", "cursor"),
+    (
+        "query ($v: _Any!) { _entities(representations: [$v]) { ... on Matter { name } } }",
+        {"v": {"__typename": "Matter", "projectCode": "not-a-code"}},
+        "projectCode",
+        "YYYY-DDDDDD",
+    ),
 ]
 
 
