@@ -101,6 +101,11 @@ class CivilAirDefenceConnector:
         self.path = str(settings.options.get("path", SERVICE_PATH))
         self.batch_size = int(settings.options.get("batch_size", MAX_BATCH))
 
+    @staticmethod
+    def normalise_status(raw: str) -> Lifecycle:
+        """The lifecycle status of one of the department's status labels (KeyError if unknown)."""
+        return STATUS_LABELS[raw]
+
     async def fetch_project(self, project_code: str) -> DepartmentView | None:
         """The department's case for one project (``QueryCase``); None if it has none."""
         if not _xml_safe(project_code):

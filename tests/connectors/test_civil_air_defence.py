@@ -14,9 +14,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from connectors.civil_air_defence import SERVICE_PATH, CivilAirDefenceConnector, build_request, parse_xml
+from connectors.civil_air_defence import (
+    SERVICE_PATH,
+    STATUS_LABELS,
+    CivilAirDefenceConnector,
+    build_request,
+    parse_xml,
+)
 from connectors.errors import DepartmentMalformed, DepartmentRejected, DepartmentUnavailable
 from connectors.settings import ConnectorSettings, RetrySettings
+from connectors.testing import ConnectorContract
+from fixtures.civil_air_defence import STATUS_LABELS as FIXTURE_LABELS
 from fixtures.civil_air_defence import create_app
 from fixtures.faults import FaultInjector, FaultSettings, with_faults
 from fixtures.serve import serve_app
@@ -201,3 +209,22 @@ def test_requests_are_built_not_string_pasted() -> None:
     body = build_request("QueryCase", ['<x>&"'])
     root = parse_xml(body)
     assert root.findtext(".//{http://rfb.hengyang.gov.cn/ws/CivilDefence}xmbm") == '<x>&"'
+
+
+def test_the_connector_reads_every_label_the_department_writes() -> None:
+    assert set(FIXTURE_LABELS) == set(STATUS_LABELS)
+    for label, status in FIXTURE_LABELS.items():
+        assert CivilAirDefenceConnector.normalise_status(label) == status
+
+
+_CONTRACT_WORLD = handmade_world()
+
+
+class TestCivilAirDefenceContract(ConnectorContract):
+    connector_class = CivilAirDefenceConnector
+    known_project_code = SHELTER
+    unknown_project_code = EARLY
+    raw_statuses = tuple(STATUS_LABELS)
+
+    def make_app(self) -> FaultInjector:
+        return create_app(_CONTRACT_WORLD)
