@@ -1,0 +1,1 @@
+"""Gateway commands of the ``onematter`` CLI: ``token mint`` and ``audit verify``."""
