@@ -339,6 +339,16 @@ class Matter:
         code = checked_project_code(representation.get("projectCode"), argument="projectCode")
         return await load_matter(info, code)
 
+    @property
+    def profile(self) -> ProjectProfile | None:
+        """The project's master data, if the directory (or the index) had it: for access rules."""
+        return self._profile
+
+    @property
+    def credit_code(self) -> str | None:
+        """The owning enterprise's credit code, for access rules (None if unknown)."""
+        return self._profile.enterprise.credit_code if self._profile else None
+
     # views of the departments that answered (fresh or stale)
     def _views(self) -> dict[str, DepartmentView]:
         return {
@@ -378,9 +388,17 @@ class Matter:
     def agent(self) -> Contact | None:
         return Contact.of(self._known_profile().agent)
 
-    @strawberry.field(description="Derived from the departments that answered (see sources).")
-    def stage(self) -> Stage:
-        return rules.derive_stage(self._views())
+    @strawberry.field(
+        description="Null, with the department's error, when a failed department could change it."
+    )
+    def stage(self) -> Stage | None:
+        stage = rules.derive_stage(self._views())
+        if stage is not Stage.COMPLETION_ACCEPTANCE:
+            # A department that failed might have moved the project on: do not guess.
+            for part in self._parts.values():
+                if isinstance(part, Exception):
+                    raise part
+        return stage
 
     @strawberry.field(description="Every item of the departments that answered; see sources for the rest.")
     def items(self) -> list[ApprovalItem]:
