@@ -56,9 +56,7 @@ def env_name(*path: str) -> str:
     return "ONEMATTER__" + "__".join(p.upper() for p in path)
 
 
-def embed_environment(
-    settings: Settings, urls: dict[str, str], as_of: date
-) -> dict[str, str]:
+def embed_environment(settings: Settings, urls: dict[str, str], as_of: date) -> dict[str, str]:
     """The environment overrides that point connectors at the embedded departments."""
     env: dict[str, str] = {}
     for name, url in urls.items():

@@ -116,9 +116,7 @@ def _directory(connectors: Mapping[str, Connector], settings: Settings) -> Proje
     name = settings.hub.directory
     connector = connectors.get(name)
     if connector is None:
-        raise ServicesError(
-            f"the project directory connector {name!r} is not configured or not enabled"
-        )
+        raise ServicesError(f"the project directory connector {name!r} is not configured or not enabled")
     if not isinstance(connector, ProjectDirectory):
         raise ServicesError(f"connector {name!r} cannot act as the project directory")
     return connector

@@ -35,9 +35,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import MissingQueryError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema.base import BaseSchema
-from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
@@ -144,6 +145,10 @@ class GraphQLView(GraphQL):  # type: ignore[type-arg]
                 )
             except InvalidOperationTypeError as exc:
                 raise HTTPException(405, exc.as_http_error_reason("GET")) from exc
+            except CannotGetOperationTypeError as exc:
+                raise HTTPException(400, exc.as_http_error_reason()) from exc
+            except MissingQueryError as exc:
+                raise HTTPException(400, "No GraphQL query found in the request") from exc
         return await super().execute_single(
             request=request,
             request_adapter=request_adapter,
