@@ -34,9 +34,7 @@ class HubSettings(BaseModel):
     embedded: bool = Field(
         True, description="start the simulated departments for connectors with no base_url"
     )
-    directory: str = Field(
-        "planning", description="the connector that lists projects and enterprises"
-    )
+    directory: str = Field("planning", description="the connector that lists projects and enterprises")
     index_refresh_s: float = Field(
         60.0, gt=0, description="how often the matter index behind list filters is refreshed"
     )
