@@ -19,9 +19,9 @@ Credentials never appear in errors or logs: errors name only the HTTP status.
 
 Status labels (raw kept)::
 
-    未申请 -> NOT_STARTED  申请 -> SUBMITTED  受理 -> ACCEPTED  审核 -> IN_REVIEW
-    补正 -> SUPPLEMENT_REQUIRED  中止 -> SUSPENDED
-    登簿 / 缮证 / 发证 -> APPROVED  不予登记 -> REJECTED  撤回 -> WITHDRAWN
+    未申请 -> NOT_STARTED  申请 -> SUBMITTED  受理 -> ACCEPTED
+    审核 / 登簿 / 缮证 -> IN_REVIEW (the certificate is not out yet)  发证 -> APPROVED
+    补正 -> SUPPLEMENT_REQUIRED  中止 -> SUSPENDED  不予登记 -> REJECTED  撤回 -> WITHDRAWN
 
 Registration types: 首次 FIRST, 变更 CHANGE, 转移 TRANSFER, 抵押 MORTGAGE,
 注销 CANCELLATION, 更正 CORRECTION, 异议 OBJECTION, 预告 ADVANCE_NOTICE, 查封 SEIZURE.
@@ -72,8 +72,9 @@ STATUS_LABELS: dict[str, Lifecycle] = {
     "审核": Lifecycle.IN_REVIEW,
     "补正": Lifecycle.SUPPLEMENT_REQUIRED,
     "中止": Lifecycle.SUSPENDED,
-    "登簿": Lifecycle.APPROVED,
-    "缮证": Lifecycle.APPROVED,
+    # 登簿 (recorded) and 缮证 (certificate being prepared): the certificate is not out yet.
+    "登簿": Lifecycle.IN_REVIEW,
+    "缮证": Lifecycle.IN_REVIEW,
     "发证": Lifecycle.APPROVED,
     "不予登记": Lifecycle.REJECTED,
     "撤回": Lifecycle.WITHDRAWN,
