@@ -12,9 +12,8 @@ schema/ and connectors/, never here.
 
 from __future__ import annotations
 
-import importlib.util
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,10 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from gateway import security
+from gateway.auth import authenticator_for
 from gateway.config import Settings, load_settings
+from gateway.principal import Role
 from gateway.services import Services
 from gateway.view import GraphQLView
 
@@ -49,11 +51,10 @@ def create_app(
         schema: a Strawberry schema to serve instead of ``schema.build_schema()`` (tests).
         graphiql: serve GraphiQL to browsers at /graphql.
     """
-    security = _security_module()
     if schema is None:
         from schema import build_schema
 
-        schema = build_schema(extensions=security.extensions(settings) if security else ())
+        schema = build_schema(extensions=security.extensions(settings))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -67,10 +68,17 @@ def create_app(
         finally:
             await app.state.services.aclose()
 
-    middleware: Sequence[Middleware] = security.middleware(settings) if security else ()
+    # Security (gateway/security.py): headers, CORS, body limits, authentication, rate
+    # limits and deadlines as middleware; depth/cost limits, masking and the access
+    # log as schema extensions (only on the hub's own schema, not a test schema).
+    middleware: Sequence[Middleware] = security.middleware(settings)
     app = Starlette(
         routes=[
-            Route("/graphql", GraphQLView(schema, graphiql=graphiql), methods=None),
+            Route(
+                "/graphql",
+                GraphQLView(schema, graphiql=graphiql, graphiql_headers=_demo_headers(settings)),
+                methods=None,
+            ),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
             Route("/healthz", _healthz, methods=["GET"]),
             Route("/", _root, methods=["GET"]),
@@ -88,17 +96,24 @@ def create_app_from_env() -> Starlette:
     return create_app(load_settings(os.environ.get(CONFIG_ENV) or None))
 
 
-def _security_module() -> Any:
-    """gateway.security (authentication, limits, access log), once it exists.
+def _demo_headers(settings: Settings) -> Callable[[], dict[str, str]] | None:
+    """For the demo only: GraphiQL opens with a short-lived read-only token.
 
-    The security engineer's module provides ``middleware(settings)`` and
-    ``extensions(settings)``. Until it lands the hub serves without them; this
-    guard checks for the module explicitly, so an import error *inside* it is
-    never swallowed.
+    Only when the hub runs in demo mode *and* signs with the public demo secret,
+    which anyone can mint tokens with anyway (``onematter token mint``); a hub
+    with its own secret or in production mode never hands out tokens.
     """
-    if importlib.util.find_spec("gateway.security") is None:
+    if settings.hub.mode != "demo":
         return None
-    return importlib.import_module("gateway.security")
+
+    def headers() -> dict[str, str]:
+        authenticator = authenticator_for(settings)
+        if not authenticator.uses_demo_secret:
+            return {}
+        token = authenticator.mint(subject="graphiql-demo", role=Role.WINDOW_STAFF, ttl_s=3600)
+        return {"Authorization": f"Bearer {token}"}
+
+    return headers
 
 
 async def _healthz(request: Request) -> Response:

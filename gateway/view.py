@@ -24,7 +24,7 @@ only this hub's own /static assets: government intranets are offline.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -54,10 +54,18 @@ GRAPHIQL_PAGE = Path(__file__).parent / "static" / "graphiql" / "index.html"
 class GraphQLView(GraphQL):  # type: ignore[type-arg]
     """Strawberry's ASGI view, held to the GraphQL-over-HTTP status and media rules."""
 
-    def __init__(self, schema: BaseSchema, *, graphiql: bool = True) -> None:
+    def __init__(
+        self,
+        schema: BaseSchema,
+        *,
+        graphiql: bool = True,
+        graphiql_headers: Callable[[], Mapping[str, str]] | None = None,
+    ) -> None:
+        """``graphiql_headers`` pre-fills GraphiQL's headers pane (the demo's token)."""
         # No subscriptions in this schema: no WebSocket or streaming protocols.
         super().__init__(schema, graphql_ide="graphiql" if graphiql else None, subscription_protocols=())
         self._graphiql_html = GRAPHIQL_PAGE.read_text(encoding="utf-8") if graphiql else ""
+        self._graphiql_headers = graphiql_headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -78,7 +86,7 @@ class GraphQLView(GraphQL):  # type: ignore[type-arg]
         if request.method == "GET" and self._wants_ide(request):
             if not self.graphql_ide:
                 raise HTTPException(404, "Not Found")
-            return HTMLResponse(self._graphiql_html)
+            return self._graphiql_page()
         media_type = negotiate(request.headers.get("accept"))
         request.state.graphql_media_type = media_type or JSON
         if media_type is None:
@@ -107,7 +115,16 @@ class GraphQLView(GraphQL):  # type: ignore[type-arg]
         return await get_context(request, response)
 
     async def render_graphql_ide(self, request: Request) -> Response:
-        return HTMLResponse(self._graphiql_html)
+        return self._graphiql_page()
+
+    def _graphiql_page(self) -> Response:
+        headers = dict(self._graphiql_headers()) if self._graphiql_headers else {}
+        # Data for init.js in a non-executed JSON block: no inline script, so a strict
+        # Content-Security-Policy (script-src 'self') still allows the page. "<" is
+        # escaped so that nothing in the data can close the block.
+        config = orjson.dumps({"headers": headers}).decode().replace("<", "\\u003c")
+        html = self._graphiql_html.replace("{}<!--graphiql-config-->", config)
+        return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)

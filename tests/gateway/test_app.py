@@ -6,9 +6,11 @@ bottom run ``onematter serve`` itself, with its embedded departments.
 
 from __future__ import annotations
 
+import json
 import re
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -73,6 +75,31 @@ async def test_graphiql_can_be_turned_off(settings: Settings) -> None:
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
             assert (await c.get("/graphql", headers=HTML)).status_code == 404
+
+
+def _graphiql_config(page: str) -> dict[str, Any]:
+    match = re.search(r'<script id="graphiql-config" type="application/json">(.*?)</script>', page, re.S)
+    assert match, "the page carries its GraphiQL configuration"
+    config: dict[str, Any] = json.loads(match.group(1))
+    return config
+
+
+async def test_demo_graphiql_opens_with_a_working_read_only_token(client: httpx.AsyncClient) -> None:
+    page = (await client.get("/graphql", headers=HTML)).text
+    headers = _graphiql_config(page)["headers"]
+    assert headers["Authorization"].startswith("Bearer ")
+    body = (await client.post("/graphql", json={"query": ECHO}, headers=headers)).json()
+    assert body["data"]["echo"]["principal"] == "graphiql-demo"
+
+
+async def test_no_token_in_graphiql_with_a_real_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ONEMATTER_AUTH_SECRET", "a-real-secret-of-at-least-32-bytes-0123456789")
+    settings = Settings()
+    app = create_app(settings, services=toy_services(settings), schema=toy_schema())
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+            page = (await c.get("/graphql", headers=HTML)).text
+    assert _graphiql_config(page) == {"headers": {}}
 
 
 # -- small routes --------------------------------------------------------------------

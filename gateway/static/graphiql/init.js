@@ -16,6 +16,13 @@
     "}",
     ""
   ].join("\n");
+  var config = {};
+  try {
+    config = JSON.parse(document.getElementById("graphiql-config").textContent) || {};
+  } catch (e) {
+    config = {};
+  }
+  var headers = config.headers || {};
   var fetcher = GraphiQL.createFetcher({ url: endpoint });
   var root = ReactDOM.createRoot(document.getElementById("graphiql"));
   root.render(
@@ -23,6 +30,8 @@
       fetcher: fetcher,
       defaultQuery: defaultQuery,
       defaultEditorToolsVisibility: true,
+      // The demo hub pre-fills a short-lived demo token here; a real hub leaves it empty.
+      defaultHeaders: Object.keys(headers).length ? JSON.stringify(headers, null, 2) : undefined,
       shouldPersistHeaders: false
     })
   );
