@@ -29,6 +29,11 @@ from gateway.config import Settings
 # so that deciding whether to start them does not import the fixture world.
 FIXTURE_DEPARTMENTS = ("planning", "civil_air_defence", "fire", "utilities", "real_estate")
 
+# The demo world is seen from a fixed day, shortly after the zone's first phased
+# permit (天嘉·上河九章, 2023-09-28), so that the README's examples reproduce on any
+# machine on any day. ``hub.as_of`` (ONEMATTER__HUB__AS_OF) picks another day.
+DEMO_AS_OF = date(2023, 10, 31)
+
 # The connectors read their credentials from these variables (connectors.settings:
 # the file names the variable, never the value); the values are the fixtures' demo ones.
 DEMO_CREDENTIALS: dict[str, dict[str, tuple[str, str]]] = {
@@ -150,7 +155,7 @@ def apply(settings: Settings, environ: MutableMapping[str, str] | None = None) -
         departments,
         seed=settings.hub.fixture_seed,
         projects=settings.hub.fixture_projects,
-        as_of=settings.hub.as_of,
+        as_of=settings.hub.as_of or DEMO_AS_OF,
     )
     set_demo_credentials(environ)
     environ.update(embed_environment(settings, embedded.urls, embedded.as_of))
