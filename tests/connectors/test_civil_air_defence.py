@@ -27,6 +27,7 @@ from connectors.testing import ConnectorContract
 from fixtures.civil_air_defence import STATUS_LABELS as FIXTURE_LABELS
 from fixtures.civil_air_defence import create_app
 from fixtures.faults import FaultInjector, FaultSettings, with_faults
+from fixtures.generate import build_world
 from fixtures.serve import serve_app
 from fixtures.world import World
 from tests.fixtures.handmade import EARLY, FEE, SHELTER, handmade_world
@@ -70,9 +71,6 @@ async def serve() -> AsyncIterator[Callable[..., object]]:
 
 
 def generated_world() -> World:
-    pytest.importorskip("fixtures.generate")
-    from fixtures.generate import build_world
-
     return build_world(seed=2023, projects=200, as_of=date(2024, 6, 28))
 
 

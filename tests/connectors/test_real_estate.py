@@ -17,6 +17,7 @@ from connectors.real_estate import STATUS_LABELS, RealEstateConnector
 from connectors.settings import ConnectorSettings, RetrySettings
 from connectors.testing import ConnectorContract, FakeClock
 from fixtures.faults import FaultInjector, FaultSettings
+from fixtures.generate import build_world
 from fixtures.real_estate import STATUS_LABELS as FIXTURE_LABELS
 from fixtures.real_estate import TOKEN_TTL_S, create_app
 from fixtures.serve import serve_app
@@ -81,9 +82,6 @@ async def serve() -> AsyncIterator[Callable[..., object]]:
 
 
 def generated_world() -> World:
-    pytest.importorskip("fixtures.generate")
-    from fixtures.generate import build_world
-
     return build_world(seed=2023, projects=200, as_of=date(2024, 6, 28))
 
 
