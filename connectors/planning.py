@@ -16,16 +16,15 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
-from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import quote
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from connectors.errors import DepartmentMalformed
+from connectors import jsonfields as j
+from connectors.jsonfields import health_check, parsed, segment
 from connectors.pipeline import CallPipeline, check_response
 from connectors.records import (
     ApprovalItem,
@@ -42,7 +41,6 @@ if TYPE_CHECKING:
 
     from connectors.settings import ConnectorSettings
 
-T = TypeVar("T")
 
 NAME = "planning"
 MAX_BATCH = 100  # the department's limit per batch query
@@ -126,7 +124,7 @@ class PlanningConnector:
         }
 
     async def health(self) -> HealthReport:
-        return await _health(self.client, NAME, self.settings.deadline_s)
+        return await health_check(self.client, NAME, self.settings.deadline_s)
 
     async def aclose(self) -> None:
         """Nothing to release: the hub owns the client and the cache."""
@@ -164,11 +162,11 @@ class PlanningConnector:
     # -- upstream calls (inside the pipeline) -----------------------------------------
 
     async def _get_project(self, project_code: str) -> PlanningRecord | None:
-        response = await self.client.get(f"/api/projects/{_path(project_code)}")
+        response = await self.client.get(f"/api/projects/{segment(project_code)}")
         if response.status_code == 404:
             return None
         check_response(response, department=NAME)
-        return _parsed(lambda: parse_project(response.json()))
+        return parsed(NAME, lambda: parse_project(response.json()))
 
     async def _query_projects(self, project_codes: list[str]) -> dict[str, PlanningRecord]:
         chunks = [project_codes[i : i + MAX_BATCH] for i in range(0, len(project_codes), MAX_BATCH)]
@@ -178,7 +176,7 @@ class PlanningConnector:
     async def _query_chunk(self, project_codes: list[str]) -> list[PlanningRecord]:
         response = await self.client.post("/api/projects/query", json={"projectCodes": project_codes})
         check_response(response, department=NAME)
-        return _parsed(lambda: [parse_project(r) for r in _list(response.json(), "records")])
+        return parsed(NAME, lambda: [parse_project(r) for r in j.array(response.json(), "records")])
 
     async def _list_page(self, page: int) -> tuple[list[PlanningRecord], int]:
         response = await self.client.get("/api/projects", params={"page": page, "size": self.page_size})
@@ -186,16 +184,16 @@ class PlanningConnector:
 
         def parse() -> tuple[list[PlanningRecord], int]:
             body = response.json()
-            return [parse_project(r) for r in _list(body, "records")], _int(body, "pages")
+            return [parse_project(r) for r in j.array(body, "records")], j.integer(body, "pages")
 
-        return _parsed(parse)
+        return parsed(NAME, parse)
 
     async def _get_enterprise(self, credit_code: str) -> EnterpriseProfile | None:
-        response = await self.client.get(f"/api/enterprises/{_path(credit_code)}")
+        response = await self.client.get(f"/api/enterprises/{segment(credit_code)}")
         if response.status_code == 404:
             return None
         check_response(response, department=NAME)
-        return _parsed(lambda: parse_enterprise(response.json()))
+        return parsed(NAME, lambda: parse_enterprise(response.json()))
 
 
 # -- parsing -------------------------------------------------------------------------------
@@ -203,30 +201,30 @@ class PlanningConnector:
 
 def parse_project(raw: Any) -> PlanningRecord:
     """One planning project record; raises ValueError/KeyError/TypeError when malformed."""
-    code = _str(raw, "projectCode")
-    building = _dict(raw, "building")
-    building_type = _str(building, "buildingType")
+    code = j.string(raw, "projectCode")
+    building = j.obj(raw, "building")
+    building_type = j.string(building, "buildingType")
     if building_type not in BUILDING_TYPES:
         raise ValueError("unknown building type")
-    butler = _opt_dict(raw, "butler")
+    butler = j.opt_obj(raw, "butler")
     profile = ProjectProfile(
         project_code=code,
-        name=_str(raw, "projectName"),
-        enterprise=parse_enterprise(_dict(raw, "applicant")),
-        site=_str(raw, "site"),
-        division=_str(raw, "division"),
-        parcel_code=_str(raw, "parcelCode"),
-        floors_above_ground=_int(building, "floorsAboveGround"),
-        foundation_depth_m=_num(building, "foundationDepthM"),
-        ground_floor_area_m2=_num(building, "groundFloorArea"),
-        total_area_m2=_num(building, "totalFloorArea"),
+        name=j.string(raw, "projectName"),
+        enterprise=parse_enterprise(j.obj(raw, "applicant")),
+        site=j.string(raw, "site"),
+        division=j.string(raw, "division"),
+        parcel_code=j.string(raw, "parcelCode"),
+        floors_above_ground=j.integer(building, "floorsAboveGround"),
+        foundation_depth_m=j.number(building, "foundationDepthM"),
+        ground_floor_area_m2=j.number(building, "groundFloorArea"),
+        total_area_m2=j.number(building, "totalFloorArea"),
         is_plant=BUILDING_TYPES[building_type],
-        special_fire=_bool(building, "specialFire"),
-        phased_mode=PHASED_MODES[_int(raw, "phaseCount")],
+        special_fire=j.boolean(building, "specialFire"),
+        phased_mode=PHASED_MODES[j.integer(raw, "phaseCount")],
         agent=_contact(butler),
-        parties_fixed=_bool(raw, "partiesFixed"),
+        parties_fixed=j.boolean(raw, "partiesFixed"),
     )
-    files = _list(raw, "files")
+    files = j.array(raw, "files")
     view = None
     if files:
         view = DepartmentView(
@@ -237,156 +235,53 @@ def parse_project(raw: Any) -> PlanningRecord:
 
 def parse_file(raw: Any) -> ApprovalItem:
     """One planning file (案卷) as an approval item."""
-    step, step_name, result = _int(raw, "stepCode"), _str(raw, "stepName"), _opt_str(raw, "result")
+    step, step_name = j.integer(raw, "stepCode"), j.string(raw, "stepName")
+    result = j.opt_string(raw, "result")
     status = STEP_STATUS.get((step, result))
     if status is None:
         raise ValueError("unknown step code or result")
-    deficiency = _opt_dict(raw, "deficiency")
+    deficiency = j.opt_obj(raw, "deficiency")
     return ApprovalItem(
         department=NAME,
-        kind=ITEM_KINDS_BY_CODE[_str(raw, "itemCode")],
-        name=_str(raw, "itemName"),
+        kind=ITEM_KINDS_BY_CODE[j.string(raw, "itemCode")],
+        name=j.string(raw, "itemName"),
         status=status,
         raw_status=f"{step} {step_name} {result}" if result else f"{step} {step_name}",
-        file_number=_opt_str(raw, "fileNo"),
+        file_number=j.opt_string(raw, "fileNo"),
         submitted_on=_opt_date(raw, "receivedDate"),
         accepted_on=_opt_date(raw, "acceptedDate"),
         decided_on=_opt_date(raw, "concludedDate"),
-        statutory_limit_days=_opt_int(raw, "statutoryDays"),
-        promised_limit_days=_opt_int(raw, "promisedDays"),
+        statutory_limit_days=j.opt_integer(raw, "statutoryDays"),
+        promised_limit_days=j.opt_integer(raw, "promisedDays"),
         paused=tuple(
-            (_date(s, "fromDate"), _opt_date(s, "toDate")) for s in _list(raw, "clockStops")
+            (_date(s, "fromDate"), _opt_date(s, "toDate")) for s in j.array(raw, "clockStops")
         ),
-        certificate_number=_opt_str(raw, "licenceNo"),
-        missing_materials=tuple(_strs(deficiency, "materials")) if deficiency else (),
+        certificate_number=j.opt_string(raw, "licenceNo"),
+        missing_materials=tuple(j.strings(deficiency, "materials")) if deficiency else (),
         materials_due_on=_opt_date(deficiency, "dueDate") if deficiency else None,
-        on_commitment=_bool(raw, "commitment"),
+        on_commitment=j.boolean(raw, "commitment"),
     )
 
 
 def parse_enterprise(raw: Any) -> EnterpriseProfile:
     return EnterpriseProfile(
-        credit_code=_str(raw, "creditCode"),
-        name=_str(raw, "name"),
-        liaison=_contact(_opt_dict(raw, "liaison")),
-        key_enterprise=_bool(raw, "keyEnterprise"),
+        credit_code=j.string(raw, "creditCode"),
+        name=j.string(raw, "name"),
+        liaison=_contact(j.opt_obj(raw, "liaison")),
+        key_enterprise=j.boolean(raw, "keyEnterprise"),
     )
 
 
 def _contact(raw: dict[str, Any] | None) -> Contact | None:
-    return None if raw is None else Contact(name=_str(raw, "name"), phone=_str(raw, "phone"))
-
-
-def _parsed(parse: Callable[[], T]) -> T:
-    """Run ``parse``; a body we cannot read becomes DepartmentMalformed (no payload text)."""
-    try:
-        return parse()
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise DepartmentMalformed(
-            f"{NAME} answered a body that does not parse ({type(exc).__name__})", department=NAME
-        ) from exc
-
-
-def _path(value: str) -> str:
-    """A path segment, percent-encoded so a code can never change the path."""
-    return quote(value, safe="")
-
-
-# Typed getters: each raises TypeError/KeyError/ValueError on a wrong shape.
-
-
-def _get(raw: Any, key: str) -> Any:
-    if not isinstance(raw, dict):
-        raise TypeError("expected an object")
-    return raw[key]
-
-
-def _str(raw: Any, key: str) -> str:
-    value = _get(raw, key)
-    if not isinstance(value, str):
-        raise TypeError(f"{key} is not a string")
-    return value
-
-
-def _opt_str(raw: Any, key: str) -> str | None:
-    return None if _get(raw, key) is None else _str(raw, key)
-
-
-def _int(raw: Any, key: str) -> int:
-    value = _get(raw, key)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{key} is not an integer")
-    return value
-
-
-def _opt_int(raw: Any, key: str) -> int | None:
-    return None if _get(raw, key) is None else _int(raw, key)
-
-
-def _num(raw: Any, key: str) -> float:
-    value = _get(raw, key)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{key} is not a number")
-    return float(value)
-
-
-def _bool(raw: Any, key: str) -> bool:
-    value = _get(raw, key)
-    if not isinstance(value, bool):
-        raise TypeError(f"{key} is not a boolean")
-    return value
-
-
-def _dict(raw: Any, key: str) -> dict[str, Any]:
-    value = _get(raw, key)
-    if not isinstance(value, dict):
-        raise TypeError(f"{key} is not an object")
-    return value
-
-
-def _opt_dict(raw: Any, key: str) -> dict[str, Any] | None:
-    return None if _get(raw, key) is None else _dict(raw, key)
-
-
-def _list(raw: Any, key: str) -> list[Any]:
-    value = _get(raw, key)
-    if not isinstance(value, list):
-        raise TypeError(f"{key} is not a list")
-    return value
-
-
-def _strs(raw: Any, key: str) -> list[str]:
-    values = _list(raw, key)
-    if not all(isinstance(v, str) for v in values):
-        raise TypeError(f"{key} is not a list of strings")
-    return values
+    return None if raw is None else Contact(name=j.string(raw, "name"), phone=j.string(raw, "phone"))
 
 
 def _date(raw: Any, key: str) -> date:
-    value = _str(raw, key)
+    value = j.string(raw, key)
     if len(value) != 10:  # planning writes 2024-03-05, nothing else
         raise ValueError(f"{key} is not a date")
     return date.fromisoformat(value)
 
 
 def _opt_date(raw: Any, key: str) -> date | None:
-    return None if _get(raw, key) is None else _date(raw, key)
-
-
-async def _health(client: httpx.AsyncClient, department: str, deadline_s: float) -> HealthReport:
-    """The department's own health answer: 200 UP, 503 MAINTENANCE, anything else DOWN.
-
-    Not through the pipeline on purpose: health must report an open breaker's
-    department as it is now, and must never be served from the cache.
-    """
-    started = time.perf_counter()
-    try:
-        response = await client.get("/health", timeout=deadline_s)
-    except httpx.HTTPError as exc:
-        return HealthReport(department, "DOWN", None, f"no answer ({type(exc).__name__})")
-    latency = (time.perf_counter() - started) * 1000.0
-    if response.status_code == 200:
-        return HealthReport(department, "UP", latency)
-    if response.status_code == 503:
-        return HealthReport(department, "MAINTENANCE", latency, "HTTP 503")
-    return HealthReport(department, "DOWN", latency, f"HTTP {response.status_code}")
+    return None if j.get(raw, key) is None else _date(raw, key)

@@ -1,0 +1,132 @@
+"""Small helpers the JSON connectors share: typed field getters, parsing, health.
+
+The getters raise ``TypeError``/``KeyError``/``ValueError`` on a wrong shape;
+``parsed`` turns any of those into ``DepartmentMalformed`` (naming the
+exception type, never payload text), so a connector's parser reads like the
+department's document and still never guesses.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+
+from connectors.errors import DepartmentMalformed
+from connectors.records import HealthReport
+
+T = TypeVar("T")
+
+
+def parsed(department: str, parse: Callable[[], T]) -> T:
+    """Run ``parse``; a body that does not parse becomes DepartmentMalformed."""
+    try:
+        return parse()
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+        raise DepartmentMalformed(
+            f"{department} answered a body that does not parse ({type(exc).__name__})", department=department
+        ) from exc
+
+
+def segment(value: str) -> str:
+    """A path segment, percent-encoded so that a code can never change the path."""
+    return quote(value, safe="")
+
+
+def get(raw: Any, key: str) -> Any:
+    if not isinstance(raw, dict):
+        raise TypeError("expected an object")
+    return raw[key]
+
+
+def string(raw: Any, key: str) -> str:
+    value = get(raw, key)
+    if not isinstance(value, str):
+        raise TypeError(f"{key} is not a string")
+    return value
+
+
+def opt_string(raw: Any, key: str) -> str | None:
+    return None if get(raw, key) is None else string(raw, key)
+
+
+def integer(raw: Any, key: str) -> int:
+    value = get(raw, key)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{key} is not an integer")
+    return value
+
+
+def opt_integer(raw: Any, key: str) -> int | None:
+    return None if get(raw, key) is None else integer(raw, key)
+
+
+def number(raw: Any, key: str) -> float:
+    value = get(raw, key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{key} is not a number")
+    return float(value)
+
+
+def boolean(raw: Any, key: str) -> bool:
+    value = get(raw, key)
+    if not isinstance(value, bool):
+        raise TypeError(f"{key} is not a boolean")
+    return value
+
+
+def flag(raw: Any, key: str) -> bool:
+    """A 0/1 integer flag, as some departments' databases store booleans."""
+    value = integer(raw, key)
+    if value not in (0, 1):
+        raise ValueError(f"{key} is not 0 or 1")
+    return value == 1
+
+
+def obj(raw: Any, key: str) -> dict[str, Any]:
+    value = get(raw, key)
+    if not isinstance(value, dict):
+        raise TypeError(f"{key} is not an object")
+    return value
+
+
+def opt_obj(raw: Any, key: str) -> dict[str, Any] | None:
+    return None if get(raw, key) is None else obj(raw, key)
+
+
+def array(raw: Any, key: str) -> list[Any]:
+    value = get(raw, key)
+    if not isinstance(value, list):
+        raise TypeError(f"{key} is not a list")
+    return value
+
+
+def strings(raw: Any, key: str) -> list[str]:
+    values = array(raw, key)
+    if not all(isinstance(v, str) for v in values):
+        raise TypeError(f"{key} is not a list of strings")
+    return values
+
+
+async def health_check(
+    client: httpx.AsyncClient, department: str, deadline_s: float, *, path: str = "/health"
+) -> HealthReport:
+    """The department's own health answer: 200 UP, 503 MAINTENANCE, anything else DOWN.
+
+    Not through the pipeline on purpose: health reports the department as it
+    is now, even while its breaker is open, and is never served from the cache.
+    """
+    started = time.perf_counter()
+    try:
+        response = await client.get(path, timeout=deadline_s)
+    except httpx.HTTPError as exc:
+        return HealthReport(department, "DOWN", None, f"no answer ({type(exc).__name__})")
+    latency = (time.perf_counter() - started) * 1000.0
+    if response.status_code == 200:
+        return HealthReport(department, "UP", latency)
+    if response.status_code == 503:
+        return HealthReport(department, "MAINTENANCE", latency, "HTTP 503")
+    return HealthReport(department, "DOWN", latency, f"HTTP {response.status_code}")
