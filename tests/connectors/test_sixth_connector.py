@@ -1,0 +1,134 @@
+"""Acceptance: a sixth department (环评, environmental assessment) joins with no edit in the hub.
+
+The test writes the connector package with ``onematter connector new``,
+pip-installs it into this venv as an integration engineer would, and checks
+that the hub finds it through its entry point, builds it beside the built-in
+connectors from configuration alone, and can call the department through it.
+The package is uninstalled afterwards.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from aiocache import SimpleMemoryCache
+
+from connectors.base import Connector
+from connectors.http import build_client
+from connectors.registry import available, build_connectors, discover
+from connectors.scaffold import Names, write_skeleton
+from connectors.settings import ConnectorSettings
+
+NAME = "environment"
+NAMES = Names.of(NAME, "生态环境局（环评）")
+API_KEY_ENV = NAMES.env
+
+
+def _pip(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def _forget_module() -> None:
+    for module in [m for m in sys.modules if m == NAMES.module or m.startswith(NAMES.module + ".")]:
+        del sys.modules[module]
+    importlib.invalidate_caches()
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The scaffolded package, installed into the venv for this module's tests only."""
+    source = tmp_path_factory.mktemp("sixth") / NAMES.dist
+    write_skeleton(NAMES, source)
+    _pip("uninstall", "-y", NAMES.dist)  # a leftover from an interrupted run
+    result = _pip("install", "--no-deps", "--no-build-isolation", str(source))
+    assert result.returncode == 0, result.stdout + result.stderr
+    _forget_module()
+    try:
+        yield source
+    finally:
+        _pip("uninstall", "-y", NAMES.dist)
+        _forget_module()
+
+
+def _importable_built_ins() -> dict[str, ConnectorSettings]:
+    """Built-in connectors whose module is not written yet are disabled, not the test's subject."""
+    return {
+        name: ConnectorSettings(enabled=False)
+        for name, target in available().items()
+        if name != NAME and importlib.util.find_spec(target.split(":")[0]) is None
+    }
+
+
+def test_discovered_through_its_entry_point(installed: Path) -> None:
+    assert available()[NAME] == f"{NAMES.module}.connector:{NAMES.cls}"
+    factory = discover(lambda name: name == NAME)[NAME]
+    assert factory.title == "生态环境局（环评）"
+    module_file = Path(sys.modules[NAMES.module].__file__ or "")
+    assert installed not in module_file.parents, "loaded from the installed package, not the source tree"
+
+
+@pytest.fixture
+async def environment_url(installed: Path) -> AsyncIterator[str]:
+    from fixtures.serve import serve_app
+
+    fixture = importlib.import_module(f"{NAMES.module}.fixture")
+    server = await serve_app(fixture.create_app())
+    try:
+        yield server.url
+    finally:
+        await server.stop()
+
+
+async def test_built_beside_the_built_ins_from_configuration_alone(
+    environment_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fixture = importlib.import_module(f"{NAMES.module}.fixture")
+    monkeypatch.setenv(API_KEY_ENV, fixture.DEMO_API_KEY)
+    # What an operator writes in the hub's TOML file: a [connectors.environment] table.
+    settings = {
+        **_importable_built_ins(),
+        NAME: ConnectorSettings(base_url=environment_url, credentials={"api_key": API_KEY_ENV}),
+    }
+    clients: list[httpx.AsyncClient] = []
+
+    def client_for(name: str) -> httpx.AsyncClient:
+        clients.append(build_client(settings.get(name, ConnectorSettings())))
+        return clients[-1]
+
+    try:
+        connectors = build_connectors(settings, cache=SimpleMemoryCache(), client_for=client_for)
+        # The hub's source list is these connectors (the gateway's `sources` resolver lists
+        # context.connectors, which the lifespan builds with build_connectors).
+        disabled = {name for name, s in settings.items() if not s.enabled}
+        assert set(connectors) == set(available()) - disabled
+        assert NAME in connectors
+        sixth = connectors[NAME]
+        assert isinstance(sixth, Connector)
+        view = await sixth.fetch_project(fixture.KNOWN)
+        assert view is not None and view.department == NAME
+        assert view.items[0].status.value == "APPROVED"
+        assert (await sixth.health()).status == "UP"
+        assert sixth.pipeline.stats().department == NAME
+    finally:
+        for client in clients:
+            await client.aclose()
+
+
+def test_uninstalled_it_is_gone_again(installed: Path) -> None:
+    # Runs last in this module: after uninstalling, discovery no longer lists it.
+    result = _pip("uninstall", "-y", NAMES.dist)
+    assert result.returncode == 0, result.stderr
+    _forget_module()
+    assert NAME not in available()
