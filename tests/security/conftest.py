@@ -152,7 +152,7 @@ class ToyQuery:
         return 1.0
 
     @strawberry.field(extensions=requires(SourceReaders))
-    def sources(self) -> list[str]:
+    def sources(self) -> list[str] | None:
         return ["planning"]
 
     @strawberry.field(extensions=requires(Authenticated))
