@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from itertools import pairwise
 
-from sqlalchemy import and_, exists, func, or_, select, tuple_
+from sqlalchemy import and_, func, or_, select, tuple_
+from sqlalchemy.orm import aliased
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.models import (
@@ -122,18 +123,14 @@ async def _coverage(session: AsyncSession, gap_limit: int) -> Coverage:
     bureaus = {
         b.code: Figures(b.code, b.name) for b in await session.scalars(select(Bureau).order_by(Bureau.code))
     }
-    systems = dict((await session.execute(select(BusinessSystem.code, BusinessSystem.name))).tuples().all())
+    systems = dict((await session.execute(select(BusinessSystem.code, BusinessSystem.name))).all())
     active = (
-        (
-            await session.execute(
-                select(Account.department_code, Account.system_code, func.count())
-                .where(Account.issued_on.is_not(None), Account.revoked_on.is_(None))
-                .group_by(Account.department_code, Account.system_code)
-            )
+        await session.execute(
+            select(Account.department_code, Account.system_code, func.count())
+            .where(Account.issued_on.is_not(None), Account.revoked_on.is_(None))
+            .group_by(Account.department_code, Account.system_code)
         )
-        .tuples()
-        .all()
-    )
+    ).all()
 
     totals = Figures("", "合计")
     unassigned = 0
@@ -225,14 +222,12 @@ async def _list_items(
     if not pairs or limit <= 0:
         return
     item = DelegatedItem
-    rows = (
-        await session.execute(
-            select(item.code, item.department_code, item.system_code)
-            .where(item.status == status, tuple_(item.department_code, item.system_code).in_(pairs))
-            .order_by(item.code)
-            .limit(limit)
-        )
-    ).tuples()
+    rows = await session.execute(
+        select(item.code, item.department_code, item.system_code)
+        .where(item.status == status, tuple_(item.department_code, item.system_code).in_(pairs))
+        .order_by(item.code)
+        .limit(limit)
+    )
     assert callable(detail)
     coverage.gaps.extend(
         Gap(kind, detail(d, s), department_code=d, item_code=code, system_code=s) for code, d, s in rows
@@ -262,33 +257,33 @@ async def _history_skips(session: AsyncSession, coverage: Coverage, limit: int) 
     kind = GapKind.HISTORY_SKIPS_STEP
     # 1. a recorded status change that jumps over a step (or moves back, or leaves CANCELLED);
     jumps = (
-        (
-            await session.execute(
-                select(h.entity_key, h.old_value, h.new_value)
-                .where(h.field == "status", or_(*_illegal_steps()))  # type: ignore[arg-type]
-                .order_by(h.entity_key, h.id)
-            )
+        await session.execute(
+            select(h.entity_key, h.old_value, h.new_value)
+            .where(h.field == "status", or_(*_illegal_steps()))  # type: ignore[arg-type]
+            .order_by(h.entity_key, h.id)
         )
-        .tuples()
-        .all()
+    ).all()
+    # 2. an item whose current status is not where its recorded changes end (changed behind the history).
+    latest = (
+        select(func.max(h.id))
+        .where(h.field == "status", h.entity == "item", h.entity_key == item.code)
+        .scalar_subquery()
     )
-    # 2. an item whose current status no recorded change reaches (changed behind the history).
-    unrecorded = (
-        select(item.code, item.status)
-        .where(
-            ~exists().where(
-                h.field == "status", h.entity == "item", h.entity_key == item.code, h.new_value == item.status
-            )
+    last = aliased(HistoryEntry)
+    behind = (
+        await session.execute(
+            select(item.code, item.status, last.new_value)
+            .outerjoin(last, last.id == latest)
+            .where(last.new_value.is_distinct_from(item.status))
+            .order_by(item.code)
         )
-        .order_by(item.code)
-    )
-    behind = (await session.execute(unrecorded)).tuples().all()
+    ).all()
     gaps = [
         Gap(kind, f"history records {old or '(nothing)'} → {new}, which skips the lifecycle", item_code=code)
         for code, old, new in jumps
     ] + [
-        Gap(kind, f"status {status} has no history entry reaching it", item_code=code)
-        for code, status in behind
+        Gap(kind, f"status {status} is not where its history ends ({recorded or 'no entry'})", item_code=code)
+        for code, status, recorded in behind
     ]
     coverage.gap_counts[kind] = len(gaps)
     coverage.gaps.extend(gaps[:limit])

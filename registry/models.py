@@ -73,11 +73,11 @@ E = TypeVar("E", bound=StrEnum)
 class EnumText(TypeDecorator[E], Generic[E]):
     """A StrEnum stored as its value in a VARCHAR (no native enum: migrations stay simple)."""
 
-    impl = String(20)
+    impl = String
     cache_ok = True
 
     def __init__(self, enum: type[E]) -> None:
-        super().__init__(max(len(m.value) for m in enum) + 4)
+        super().__init__(length=max(len(m.value) for m in enum) + 4)
         self.enum = enum
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
@@ -231,6 +231,14 @@ class HistoryEntry(Base):
             name="status_values",
         ),
         Index("ix_history_entity", "entity", "entity_key", "id"),
+        # Partial: an item's latest status row in one seek.
+        Index(
+            "ix_history_status_latest",
+            "entity_key",
+            "id",
+            sqlite_where=text("field = 'status'"),
+            postgresql_where=text("field = 'status'"),
+        ),
         # Partial: only status rows, so gap detection seeks the few illegal pairs.
         Index(
             "ix_history_transition",

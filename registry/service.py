@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,6 +40,7 @@ SYSTEM_ACTOR = "system"
 _KEY_MAX = 128
 _ACTOR_MAX = 128
 _TEXT_MAX = 2000
+_LOCK_CLASS = 7346  # PostgreSQL advisory locks (class, key) for idempotency keys
 # Reaching these steps needs the department to hold an active account on the item's system.
 _NEEDS_ACCOUNT = (Status.ACCOUNT_ISSUED, Status.GUIDED, Status.TAKEN_OVER)
 
@@ -250,7 +251,7 @@ class Ledger:
             await check_references(w.session, [new])
             if await w.session.scalar(select(DelegatedItem.id).where(DelegatedItem.code == new.code)):
                 raise InvalidInput(f"item {new.code} is already in the ledger", argument="code")
-            add_items(w, [new])
+            await add_items(w, [new])
             return {"item": new.code}
 
         request = {"new": asdict(new)}
@@ -376,6 +377,12 @@ class Ledger:
         for attempt in range(2):
             try:
                 async with self.registry.write() as session:
+                    if session.bind.dialect.name == "postgresql":
+                        # Same-key retries queue here until the first commits, then replay it.
+                        # (SQLite writers are already serialised by BEGIN IMMEDIATE.)
+                        await session.execute(
+                            select(func.pg_advisory_xact_lock(_LOCK_CLASS, func.hashtext(key_text)))
+                        )
                     stored = await session.get(IdempotencyKey, key_text)
                     if stored is not None:
                         if stored.operation != operation or stored.request_hash != digest:
@@ -415,37 +422,63 @@ class Ledger:
             return account
 
 
-def add_items(w: _Writer, items: Iterable[NewItem]) -> int:
-    """Stage new items and their opening history rows in ``w.session``; returns the count.
+def opening_rows(
+    new: NewItem, *, at: datetime, actor: str, key: str | None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The item row and opening history rows for a new item (plain dicts, for bulk inserts)."""
+    department = new.department_code
+    item = {
+        "code": new.code,
+        "name": new.name,
+        "category": new.category,
+        "mode": new.mode,
+        "origin": new.origin,
+        "status": Status.ASSIGNED if department else Status.DELEGATED,
+        "source_bureau_code": new.source_bureau_code,
+        "department_code": department,
+        "system_code": new.system_code,
+        "delegated_on": new.delegated_on or at.date(),
+        "cancelled_on": None,
+        "cancel_reason": None,
+        "updated_at": at,
+    }
+
+    def row(field: str, old: str | None, value: str, reason: str | None = None) -> dict[str, Any]:
+        return {
+            "at": at,
+            "actor": actor,
+            "entity": "item",
+            "entity_key": new.code,
+            "field": field,
+            "old_value": old,
+            "new_value": value,
+            "reason": reason,
+            "idempotency_key": key,
+        }
+
+    opening = "新增赋权（动态调整）" if new.origin is Origin.ADDED else None
+    history = [row("status", None, Status.DELEGATED.value, opening)]
+    if department:
+        history.append(row("department_code", None, department))
+        history.append(row("status", Status.DELEGATED.value, Status.ASSIGNED.value))
+    return item, history
+
+
+async def add_items(w: _Writer, items: Iterable[NewItem]) -> int:
+    """Insert new items and their opening history rows; returns the count.
 
     References and code uniqueness are the caller's to check (``check_references``).
     """
-    count = 0
+    item_rows: list[dict[str, Any]] = []
+    history_rows: list[dict[str, Any]] = []
     for new in items:
-        department = new.department_code
-        status = Status.ASSIGNED if department else Status.DELEGATED
-        w.session.add(
-            DelegatedItem(
-                code=new.code,
-                name=new.name,
-                category=new.category,
-                mode=new.mode,
-                origin=new.origin,
-                status=status,
-                source_bureau_code=new.source_bureau_code,
-                department_code=department,
-                system_code=new.system_code,
-                delegated_on=new.delegated_on or w.at.date(),
-                updated_at=w.at,
-            )
-        )
-        opening = "新增赋权 (dynamic adjustment)" if new.origin is Origin.ADDED else None
-        w.record("item", new.code, "status", None, Status.DELEGATED, opening)
-        if department:
-            w.record("item", new.code, "department_code", None, department)
-            w.record("item", new.code, "status", Status.DELEGATED, Status.ASSIGNED)
-        count += 1
-    return count
+        item, history = opening_rows(new, at=w.at, actor=w.actor, key=w.key)
+        item_rows.append(item)
+        history_rows.extend(history)
+    if item_rows:
+        await w.session.execute(insert(DelegatedItem.__table__), item_rows)
+        await w.session.execute(insert(HistoryEntry.__table__), history_rows)
+    return len(item_rows)
 
 
 async def check_references(session: AsyncSession, items: Iterable[NewItem]) -> None:

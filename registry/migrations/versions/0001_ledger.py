@@ -149,6 +149,13 @@ def upgrade() -> None:
     )
     op.create_index("ix_history_entity", "history", ["entity", "entity_key", "id"])
     op.create_index(
+        "ix_history_status_latest",
+        "history",
+        ["entity_key", "id"],
+        sqlite_where=sa.text("field = 'status'"),
+        postgresql_where=sa.text("field = 'status'"),
+    )
+    op.create_index(
         "ix_history_transition",
         "history",
         ["old_value", "new_value", "entity_key"],

@@ -1,0 +1,151 @@
+"""Reading the ledger: items (keyset pages), one item's history, accounts, departments."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from registry.errors import InvalidInput
+from registry.models import (
+    Account,
+    Bureau,
+    BusinessSystem,
+    Category,
+    DelegatedItem,
+    Department,
+    HistoryEntry,
+    Origin,
+    Status,
+)
+from registry.store import Registry
+
+PAGE_DEFAULT = 50
+PAGE_MAX = 500
+_CURSOR_PREFIX = "item:"
+
+
+@dataclass(frozen=True, slots=True)
+class ItemFilter:
+    department_code: str | None = None
+    bureau_code: str | None = None
+    system_code: str | None = None
+    status: Status | None = None
+    category: Category | None = None
+    origin: Origin | None = None
+    search: str | None = None  # part of the item's name or code
+
+
+@dataclass(frozen=True, slots=True)
+class ItemPage:
+    items: Sequence[DelegatedItem]
+    total: int
+    has_next: bool
+    has_previous: bool
+
+
+def encode_cursor(code: str) -> str:
+    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{code}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        text = base64.urlsafe_b64decode(cursor.encode("ascii")).decode()
+    except (binascii.Error, UnicodeError, ValueError):
+        text = ""
+    if not text.startswith(_CURSOR_PREFIX):
+        raise InvalidInput("the cursor is not one this API returned", argument="after")
+    return text[len(_CURSOR_PREFIX) :]
+
+
+def _filtered(query: Select[tuple[DelegatedItem]], f: ItemFilter) -> Select[tuple[DelegatedItem]]:
+    item = DelegatedItem
+    if f.department_code:
+        query = query.where(item.department_code == f.department_code)
+    if f.bureau_code:
+        query = query.where(item.source_bureau_code == f.bureau_code)
+    if f.system_code:
+        query = query.where(item.system_code == f.system_code)
+    if f.status:
+        query = query.where(item.status == f.status)
+    if f.category:
+        query = query.where(item.category == f.category)
+    if f.origin:
+        query = query.where(item.origin == f.origin)
+    if f.search and f.search.strip():
+        term = f.search.strip()
+        query = query.where(
+            item.name.contains(term, autoescape=True) | item.code.contains(term, autoescape=True)
+        )
+    return query
+
+
+async def list_items(
+    registry: Registry, f: ItemFilter | None = None, *, first: int = PAGE_DEFAULT, after: str | None = None
+) -> ItemPage:
+    """A page of items ordered by code, after the ``after`` cursor."""
+    if not 1 <= first <= PAGE_MAX:
+        raise InvalidInput(f"first must be between 1 and {PAGE_MAX}", argument="first")
+    f = f or ItemFilter()
+    base = _filtered(select(DelegatedItem), f)
+    page = base.order_by(DelegatedItem.code).limit(first + 1)
+    if after is not None:
+        page = page.where(DelegatedItem.code > decode_cursor(after))
+    async with registry.sessionmaker() as session:
+        rows = list(await session.scalars(page))
+        total = await session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    return ItemPage(
+        items=rows[:first], total=total, has_next=len(rows) > first, has_previous=after is not None
+    )
+
+
+async def get_item(registry: Registry, code: str) -> DelegatedItem | None:
+    async with registry.sessionmaker() as session:
+        return await session.scalar(select(DelegatedItem).where(DelegatedItem.code == code))
+
+
+async def history(session: AsyncSession, entity: str, key: str) -> list[HistoryEntry]:
+    query = (
+        select(HistoryEntry)
+        .where(HistoryEntry.entity == entity, HistoryEntry.entity_key == key)
+        .order_by(HistoryEntry.id)
+    )
+    return list(await session.scalars(query))
+
+
+async def item_history(registry: Registry, code: str) -> list[HistoryEntry]:
+    async with registry.sessionmaker() as session:
+        return await history(session, "item", code)
+
+
+async def list_accounts(registry: Registry, department_code: str | None = None) -> list[Account]:
+    query = select(Account).order_by(Account.department_code, Account.system_code, Account.id)
+    if department_code:
+        query = query.where(Account.department_code == department_code)
+    async with registry.sessionmaker() as session:
+        return list(await session.scalars(query))
+
+
+async def list_departments(registry: Registry) -> list[Department]:
+    async with registry.sessionmaker() as session:
+        return list(
+            await session.scalars(select(Department).order_by(Department.sort_order, Department.code))
+        )
+
+
+async def bureaus_by_code(registry: Registry) -> dict[str, Bureau]:
+    async with registry.sessionmaker() as session:
+        return {b.code: b for b in await session.scalars(select(Bureau))}
+
+
+async def systems_by_code(registry: Registry) -> dict[str, BusinessSystem]:
+    async with registry.sessionmaker() as session:
+        return {s.code: s for s in await session.scalars(select(BusinessSystem))}
+
+
+async def departments_by_code(registry: Registry) -> dict[str, Department]:
+    return {d.code: d for d in await list_departments(registry)}
