@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
@@ -133,6 +134,14 @@ async def test_token_is_renewed_shortly_before_it_is_due(serve) -> None:
     await running.connector.fetch_project(EARLY)
     assert running.connector.token_requests == 2
     assert await running.calls(BY_PROJECT) == 3  # never a 401 on the way
+
+
+async def test_concurrent_lookups_share_one_token_request(serve) -> None:
+    world = handmade_world()
+    running = await serve(create_app(world))
+    views = await asyncio.gather(*(running.connector.fetch_project(code) for code in world.projects))
+    assert [v for v in views if v is not None] == list(world.views["real_estate"].values())
+    assert await running.calls(TOKEN) == 1
 
 
 async def test_early_expiry_gets_a_new_token_and_one_more_try(serve) -> None:
