@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 # A Redis round trip slower than this is treated as a cache miss (the pipeline
 # logs it and goes to the department) instead of eating the call's deadline.
-REDIS_TIMEOUT_S = 0.5
+REDIS_TIMEOUT_S = 0.25
 
 
 class CacheBackendSettings(Protocol):
