@@ -526,7 +526,11 @@ class CallPipeline:
             )
         except BaseException as exc:  # cancelled or a bug: never leave a waiter hanging
             for future in futures.values():
-                if not future.done():
+                if future.done():
+                    continue
+                if isinstance(exc, asyncio.CancelledError):
+                    future.cancel()
+                else:
                     future.set_exception(exc)
             raise
 
