@@ -24,7 +24,7 @@ import json
 import math
 import re
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -102,6 +102,8 @@ class LimitsSettings(BaseModel):
     max_aliases: int = Field(20, ge=0)
     max_tokens: int = Field(2_000, ge=10)
     max_cost: int = Field(25_000, ge=1)
+    max_fields: int = Field(1_000, ge=10, description="fields selected once fragments are expanded")
+    max_repeats: int = Field(10, ge=1, description="times one selection set may ask for the same key")
     default_page_size: int = Field(20, ge=1, description="cost of a paged list without `first`")
     default_list_size: int = Field(10, ge=1, description="cost multiplier of an unpaged list")
     list_sizes: dict[str, int] = Field(
@@ -277,7 +279,6 @@ class AuthMiddleware:
         self.app = app
         self.settings = settings
         self.exempt = exempt
-        authenticator_for(settings)  # fail at startup, not on the first request, if misconfigured
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or _exempt(scope, self.exempt) or scope.get("method") == "OPTIONS":
@@ -384,6 +385,7 @@ class DeadlineMiddleware:
 def middleware(settings: Settings) -> list[Middleware]:
     """The security middleware stack for ``settings``, outermost first."""
     limits = limits_settings(settings)
+    authenticator_for(settings)  # a bad [auth] section fails here, when the app is built
     exempt = tuple(limits.exempt_paths)
     stack = [Middleware(SecurityHeadersMiddleware)]
     if limits.cors.allow_origins:
@@ -577,6 +579,114 @@ def root_fields(document: Any, operation_name: str | None) -> set[str]:
 
     visit(operation.selection_set, frozenset())
     return names
+
+
+class _TooBig(Exception):
+    pass
+
+
+class _Repeated(Exception):
+    def __init__(self, key: str, count: int) -> None:
+        super().__init__(key)
+        self.key = key
+        self.count = count
+
+
+def expanded_fields(document: Any, limit: int, max_repeats: int = 10**9) -> int:
+    """How many fields the document's operations select once fragments are expanded.
+
+    Memoised per fragment, so a fragment bomb (each fragment spreading the one
+    before twice) costs linear time here; stops counting past ``limit``. Raises
+    ``ValueError`` on a fragment cycle and :class:`_Repeated` when one selection
+    set (fragments merged in) asks for the same response key more than
+    ``max_repeats`` times: graphql-core's overlapping-fields check is quadratic in that.
+    """
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    memo: dict[str, tuple[int, Counter[str]]] = {}
+    active: set[str] = set()
+
+    def of_set(selection_set: SelectionSetNode) -> tuple[int, Counter[str]]:
+        total = 0
+        keys: Counter[str] = Counter()
+        for node in selection_set.selections:
+            if isinstance(node, FieldNode):
+                total += 1 + (of_set(node.selection_set)[0] if node.selection_set else 0)
+                keys[(node.alias or node.name).value] += 1
+            elif isinstance(node, InlineFragmentNode):
+                size, inner = of_set(node.selection_set)
+                total += size
+                keys.update(inner)
+            elif isinstance(node, FragmentSpreadNode):
+                size, inner = of_fragment(node.name.value)
+                total += size
+                keys.update(inner)
+            if total > limit:
+                raise _TooBig
+        if keys:
+            key, count = keys.most_common(1)[0]
+            if count > max_repeats:
+                raise _Repeated(key, count)
+        return total, keys
+
+    def of_fragment(name: str) -> tuple[int, Counter[str]]:
+        if name in memo:
+            return memo[name]
+        if name in active:
+            raise ValueError(name)
+        fragment = fragments.get(name)
+        if fragment is None:
+            return 0, Counter()  # validation reports unknown fragments
+        active.add(name)
+        memo[name] = of_set(fragment.selection_set)
+        active.discard(name)
+        return memo[name]
+
+    total = 0
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode):
+            total += of_set(definition.selection_set)[0]
+            if total > limit:
+                raise _TooBig
+    return total
+
+
+class DocumentGuard(SchemaExtension):
+    """Before validation: refuse documents too big once fragments expand, and fragment cycles.
+
+    Strawberry's depth and alias validators walk fragments without memoising;
+    a small fragment bomb would keep them busy for seconds. This check is linear.
+    """
+
+    def __init__(self, *, max_fields: int, max_repeats: int) -> None:
+        self.max_fields = max_fields
+        self.max_repeats = max_repeats
+
+    def on_validate(self) -> Iterator[None]:
+        document = self.execution_context.graphql_document
+        if document is not None:
+            try:
+                expanded_fields(document, self.max_fields, self.max_repeats)
+            except _Repeated as exc:
+                raise GraphQLError(
+                    f"{exc.key[:64]!r} is selected {exc.count} times in one selection set "
+                    f"(at most {self.max_repeats}); use fewer repeats",
+                    extensions={"code": "QUERY_TOO_COMPLEX", "limit": self.max_repeats},
+                ) from None
+            except _TooBig:
+                raise GraphQLError(
+                    f"the document selects more than {self.max_fields} fields once its fragments are expanded",
+                    extensions={"code": "QUERY_TOO_COMPLEX", "limit": self.max_fields},
+                ) from None
+            except ValueError as exc:
+                raise GraphQLError(
+                    f"fragment {str(exc)[:64]!r} spreads itself (a fragment cycle)",
+                    extensions={"code": "GRAPHQL_VALIDATION_FAILED"},
+                ) from None
+            except RecursionError:
+                raise GraphQLError(
+                    "the document is nested too deeply", extensions={"code": "QUERY_TOO_COMPLEX"}
+                ) from None
+        yield
 
 
 class OperationGuard(SchemaExtension):
@@ -781,6 +891,9 @@ def extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
         documents = load_trusted_documents(limits.trusted_documents)
         factories.append(functools.partial(TrustedDocuments, documents))
     factories.append(functools.partial(MaxTokensLimiter, max_token_count=limits.max_tokens))
+    factories.append(
+        functools.partial(DocumentGuard, max_fields=limits.max_fields, max_repeats=limits.max_repeats)
+    )
     rules = _validation_rules(limits, introspection=introspection)
     factories.append(functools.partial(_Rules, rules))
     estimate = CostEstimate(
