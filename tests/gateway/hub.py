@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 READY = "Application startup complete."
+ONEMATTER = Path(sys.executable).with_name("onematter")
 STARTUP_TIMEOUT_S = 120.0
 
 
@@ -25,6 +26,15 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def token(role: str) -> str:
+    """A bearer token the hub accepts (the demo secret unless ONEMATTER_AUTH_SECRET is set)."""
+    from gateway.auth import authenticator_for
+    from gateway.config import Settings
+    from gateway.principal import Role
+
+    return authenticator_for(Settings()).mint(subject=f"test-{role.lower()}", role=Role(role))
 
 
 @dataclass
@@ -37,11 +47,14 @@ class RunningHub:
     def banner(self) -> str:
         return "\n".join(self.lines)
 
-    def post(self, payload: dict[str, Any], **headers: str) -> httpx.Response:
+    def post(self, payload: dict[str, Any], *, role: str | None = None) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token(role)}"} if role else {}
         return httpx.post(f"{self.url}/graphql", json=payload, headers=headers, timeout=30)
 
-    def query(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        response = self.post({"query": query, "variables": variables or {}})
+    def query(
+        self, query: str, variables: dict[str, Any] | None = None, *, role: str = "WINDOW_STAFF"
+    ) -> dict[str, Any]:
+        response = self.post({"query": query, "variables": variables or {}}, role=role)
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
         return body
@@ -52,7 +65,9 @@ class RunningHub:
         cls, tmp_path: Path, *, workers: int = 1, extra_env: dict[str, str] | None = None
     ) -> Iterator[RunningHub]:
         port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ONEMATTER")}
+        # Configuration overrides are the test's to set; secrets (ONEMATTER_AUTH_SECRET)
+        # are shared, so tokens minted here are the hub's.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ONEMATTER__")}
         env.update(
             {
                 "ONEMATTER__REGISTRY__DATABASE_URL": f"sqlite:///{tmp_path / 'registry.db'}",
@@ -60,16 +75,8 @@ class RunningHub:
                 **(extra_env or {}),
             }
         )
-        command = [
-            sys.executable,
-            "-m",
-            "gateway.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-        ]
+        # The installed console script, as `make run` uses it.
+        command = [str(ONEMATTER), "serve", "--port", str(port), "--workers", str(workers)]
         process = subprocess.Popen(
             command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path
         )

@@ -179,7 +179,7 @@ def test_serve_prints_the_urls(hub: RunningHub) -> None:
 
 
 def test_embedded_sources_are_up(hub: RunningHub) -> None:
-    body = hub.query("{ sources { department status } }")
+    body = hub.query("{ sources { department status } }", role="INTEGRATOR")
     assert "errors" not in body, body
     statuses = {s["department"]: s["status"] for s in body["data"]["sources"]}
     assert statuses == dict.fromkeys(
@@ -215,7 +215,7 @@ def test_embedded_entities_resolve_by_key(hub: RunningHub) -> None:
 
 
 def test_bad_input_is_a_graphql_error_not_a_500(hub: RunningHub) -> None:
-    response = hub.post({"query": '{ matter(projectCode: "nope") { name } }'})
+    response = hub.post({"query": '{ matter(projectCode: "nope") { name } }'}, role="WINDOW_STAFF")
     assert response.status_code == 200
     error = response.json()["errors"][0]
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
@@ -224,6 +224,6 @@ def test_bad_input_is_a_graphql_error_not_a_500(hub: RunningHub) -> None:
 @pytest.mark.parametrize("workers", [2])
 def test_serve_with_workers(tmp_path: Path, workers: int) -> None:
     with RunningHub.start(tmp_path, workers=workers) as hub:
-        body = hub.query("{ sources { department status } }")
+        body = hub.query("{ sources { department status } }", role="INTEGRATOR")
         assert "errors" not in body, body
         assert len(body["data"]["sources"]) == 5
