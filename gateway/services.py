@@ -43,6 +43,9 @@ class Services:
     registry: Registry
     cache: BaseCache
     clients: dict[str, httpx.AsyncClient] = field(default_factory=dict)
+    # schema.matter_index.MatterIndex, made on first use by the schema and closed
+    # with the rest (it registers itself through the exit stack).
+    matter_index: Any = None
     _exit: AsyncExitStack | None = field(default=None, repr=False)
 
     def as_of(self) -> date:
@@ -63,7 +66,9 @@ class Services:
         stack = AsyncExitStack()
         await stack.__aenter__()
         try:
-            cache = build_cache(settings.cache)
+            # connectors.cache declares the settings it reads as a Protocol with plain str
+            # attributes; ours narrow them to Literals, which mypy calls a mismatch.
+            cache = build_cache(settings.cache)  # type: ignore[arg-type]
             stack.push_async_callback(_close_cache, cache)
 
             enabled = {name: cs for name, cs in settings.connectors.items() if cs.enabled}

@@ -51,7 +51,7 @@ JSON = "application/json"
 GRAPHIQL_PAGE = Path(__file__).parent / "static" / "graphiql" / "index.html"
 
 
-class GraphQLView(GraphQL):  # type: ignore[type-arg]
+class GraphQLView(GraphQL):
     """Strawberry's ASGI view, held to the GraphQL-over-HTTP status and media rules."""
 
     def __init__(
@@ -138,7 +138,7 @@ class GraphQLView(GraphQL):  # type: ignore[type-arg]
             raise HTTPException(400, "The GraphQL operation's `operationName` must be a string or null.")
         return data
 
-    async def execute_single(  # type: ignore[override]
+    async def execute_single(
         self,
         request: Request,
         request_adapter: Any,
@@ -207,7 +207,8 @@ def _is_request_error(result: ExecutionResult) -> bool:
         return True
     # graphql-core reports variable coercion failures as a result with no data and
     # errors without a path; field errors always carry a path.
-    return result.data is None and bool(result.errors) and all(e.path is None for e in result.errors)
+    errors = result.errors or []
+    return result.data is None and bool(errors) and all(e.path is None for e in errors)
 
 
 def _media_params(value: str) -> tuple[str, dict[str, str]]:

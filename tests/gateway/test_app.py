@@ -227,3 +227,16 @@ def test_serve_with_workers(tmp_path: Path, workers: int) -> None:
         body = hub.query("{ sources { department status } }", role="INTEGRATOR")
         assert "errors" not in body, body
         assert len(body["data"]["sources"]) == 5
+
+
+def test_graphiql_default_query_is_valid() -> None:
+    from graphql import parse, validate
+
+    from schema import build_schema
+
+    script = (STATIC_DIR / "graphiql" / "init.js").read_text(encoding="utf-8")
+    block = re.search(r"var defaultQuery = \[(.*?)\]\.join", script, re.S)
+    assert block is not None
+    lines = json.loads("[" + block.group(1).strip().rstrip(",") + "]")
+    errors = validate(build_schema()._schema, parse("\n".join(lines)))
+    assert errors == []
