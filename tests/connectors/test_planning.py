@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -63,8 +64,8 @@ async def serve() -> AsyncIterator[Callable[..., object]]:
         await server.stop()  # type: ignore[attr-defined]
 
 
+@functools.cache
 def generated_world() -> World:
-    pytest.importorskip("fixtures.generate")
     from fixtures.generate import build_world
 
     return build_world(seed=2023, projects=200, as_of=date(2024, 6, 28))
@@ -89,7 +90,7 @@ def expected_profile(world: World, code: str) -> ProjectProfile:
         ground_floor_area_m2=p.ground_floor_area_m2, total_area_m2=p.total_area_m2, is_plant=p.is_plant,
         special_fire=p.special_fire, phased_mode=str(p.phased_mode),
         agent=Contact(p.agent.name, p.agent.phone) if p.agent else None,
-        parties_fixed=getattr(p, "parties_fixed", True),
+        parties_fixed=p.parties_fixed,
     )
 
 
