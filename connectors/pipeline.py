@@ -584,27 +584,24 @@ class CallPipeline:
         retry = self.settings.retry
         max_attempts = retry.attempts if idempotent else 1
         deadline_s = self.settings.deadline_s
+        planned: dict[int, float | None] = {}
 
-        planned: dict[int, float] = {}
+        def plan(failed: int, exc: BaseException | None) -> float | None:
+            """The wait after failed attempt number ``failed``, or None to stop.
 
-        def next_wait(state: RetryCallState) -> float:
-            # Decided once per attempt: stop() and wait() must agree on the jitter.
-            if state.attempt_number not in planned:
-                exc = state.outcome.exception() if state.outcome else None
+            Decided once per attempt, so that stop and wait agree on the jitter.
+            """
+            if failed not in planned:
                 after = getattr(exc, "retry_after", None)
                 if after is not None:
-                    planned[state.attempt_number] = float(after)
+                    wait = float(after)
                 else:
-                    backoff = min(retry.max_backoff_s, retry.backoff_s * 2 ** (state.attempt_number - 1))
-                    planned[state.attempt_number] = backoff + self._rng.uniform(0, retry.jitter_s)
-            return planned[state.attempt_number]
-
-        def stop(state: RetryCallState) -> bool:
-            if state.attempt_number >= max_attempts:
-                return True
-            # Never sleep into the deadline: stop when no time would be left to try.
-            remaining = deadline_s - (self.clock() - started)
-            return next_wait(state) >= remaining
+                    backoff = min(retry.max_backoff_s, retry.backoff_s * 2 ** (failed - 1))
+                    wait = backoff + self._rng.uniform(0, retry.jitter_s)
+                # Never sleep into the deadline: stop when no time would be left to try.
+                remaining = deadline_s - (self.clock() - started)
+                planned[failed] = None if failed >= max_attempts or wait >= remaining else wait
+            return planned[failed]
 
         async def attempt() -> T:
             tries[0] += 1
@@ -615,9 +612,25 @@ class CallPipeline:
             except Exception as exc:
                 raise translate(exc, department=self.department) from exc
 
+        # The first attempt runs bare: most calls succeed, and tenacity's machinery
+        # costs more CPU than a loopback round trip. Retries go through tenacity.
+        try:
+            return await attempt()
+        except ConnectorError as exc:
+            if not is_transient(exc):
+                raise
+            first_wait = plan(1, exc)
+            if first_wait is None:
+                raise
+        await self.sleep(first_wait)
+
+        def outcome(state: RetryCallState) -> BaseException | None:
+            return state.outcome.exception() if state.outcome else None
+
         retrying = AsyncRetrying(
-            stop=stop,
-            wait=next_wait,
+            # tenacity counts from its own first attempt, our second.
+            stop=lambda state: plan(state.attempt_number + 1, outcome(state)) is None,
+            wait=lambda state: plan(state.attempt_number + 1, outcome(state)) or 0.0,
             retry=retry_if_exception(is_transient),
             sleep=self.sleep,
             reraise=True,
