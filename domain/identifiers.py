@@ -17,8 +17,10 @@ _CREDIT_WEIGHTS = tuple(pow(3, i, 31) for i in range(17))
 HENGYANG = "430400"
 HIGH_TECH_ZONE = "430472"
 
-_PROJECT_CODE = re.compile(r"^(\d{4})-(\d{6})-(\d{2})-(\d{2})-(\d{6})$")
-_UNIT_NUMBER = re.compile(r"^(\d{6})(\d{3})(\d{3})([GJZ][A-Z])(\d{5})([FLQW])(\d{8})$")
+# re.ASCII: \d would otherwise accept full-width and other Unicode digits (２０２３);
+# \Z, not $: $ also matches before a trailing newline.
+_PROJECT_CODE = re.compile(r"^(\d{4})-(\d{6})-(\d{2})-(\d{2})-(\d{6})\Z", re.ASCII)
+_UNIT_NUMBER = re.compile(r"^(\d{6})(\d{3})(\d{3})([GJZ][A-Z])(\d{5})([FLQW])(\d{8})\Z", re.ASCII)
 
 
 def credit_check_char(first17: str) -> str:
