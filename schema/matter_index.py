@@ -130,12 +130,11 @@ def decode_cursor(cursor: str, *, argument: str = "after") -> str:
     return raw[len(_CURSOR_PREFIX) :]
 
 
-def page_of(entries: Sequence[IndexEntry], first: int, after: str | None) -> Page:
-    """``first`` entries after the cursor ``after`` (entries sorted by project code)."""
+def page_of(entries: Sequence[IndexEntry], first: int, after_code: str | None) -> Page:
+    """``first`` entries after the project code ``after_code`` (entries sorted by project code)."""
     start = 0
-    if after is not None:
-        code = decode_cursor(after)
-        start = bisect.bisect_right([e.project_code for e in entries], code)
+    if after_code is not None:
+        start = bisect.bisect_right([e.project_code for e in entries], after_code)
     chunk = list(entries[start : start + first])
     return Page(chunk, len(entries), start + first < len(entries), start > 0)
 

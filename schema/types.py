@@ -35,7 +35,7 @@ from connectors.records import (
 from domain import rules
 from domain.handbook import BY_CODE, HANDBOOK, GuideEntry
 from schema.loaders import ViewResult
-from schema.matter_index import MatterIndex, MatterQuery, Page, encode_cursor, page_of
+from schema.matter_index import MatterIndex, MatterQuery, Page, decode_cursor, encode_cursor, page_of
 
 # The records' own enums are the GraphQL enums: strawberry.enum registers them in place.
 for _enum, _description in (
@@ -593,9 +593,10 @@ DEFAULT_PAGE = 20
 async def matter_connection(
     info: Info, query: MatterQuery, first: int, after: str | None
 ) -> MatterConnection:
+    after_code = decode_cursor(after) if after is not None else None  # checked before any call
     index = MatterIndex.for_services(info.context.services)
     await index.ready()
-    page: Page = page_of(index.select(query), first, after)
+    page: Page = page_of(index.select(query), first, after_code)
     matters = await load_matters(info, (e.profile for e in page.entries))
     edges = [MatterEdge(cursor=encode_cursor(m.project_code), node=m) for m in matters]
     status = index.status

@@ -225,7 +225,7 @@ async def test_federation_entities(hub: Hub, world: World) -> None:
     credit = world.projects[code].enterprise_code
     body = await hub.query(
         "query ($r: [_Any!]!) { _entities(representations: $r) { "
-        "... on Matter { projectCode name } ... on Enterprise { creditCode name } } }",
+        "... on Matter { projectCode projectName: name } ... on Enterprise { creditCode name } } }",
         {
             "r": [
                 {"__typename": "Matter", "projectCode": code},
@@ -235,7 +235,7 @@ async def test_federation_entities(hub: Hub, world: World) -> None:
     )
     assert "errors" not in body
     matter_, enterprise = body["data"]["_entities"]
-    assert matter_ == {"projectCode": code, "name": world.projects[code].name}
+    assert matter_ == {"projectCode": code, "projectName": world.projects[code].name}
     assert enterprise == {"creditCode": credit, "name": world.enterprises[credit].name}
 
 
