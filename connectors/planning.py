@@ -25,7 +25,7 @@ import httpx
 
 from connectors import jsonfields as j
 from connectors.jsonfields import health_check, parsed, segment
-from connectors.pipeline import CallPipeline, check_response
+from connectors.pipeline import CallPipeline, Fetched, check_response
 from connectors.records import (
     ApprovalItem,
     Contact,
@@ -116,7 +116,7 @@ class PlanningConnector:
 
     async def fetch_projects(self, project_codes: Sequence[str]) -> Mapping[str, DepartmentView]:
         """Batch lookup through ``POST /api/projects/query``, 100 codes per call."""
-        found = await self.pipeline.call_batch("project", list(project_codes), self._query_projects)
+        found = await self._batch(project_codes)
         return {
             code: replace(f.value.view, source=f.meta)
             for code, f in found.items()
@@ -132,7 +132,7 @@ class PlanningConnector:
     # -- ProjectDirectory --------------------------------------------------------------
 
     async def fetch_profiles(self, project_codes: Sequence[str]) -> Mapping[str, ProjectProfile]:
-        found = await self.pipeline.call_batch("project", list(project_codes), self._query_projects)
+        found = await self._batch(project_codes)
         return {
             code: replace(f.value.profile, source=f.meta)
             for code, f in found.items()
@@ -158,6 +158,12 @@ class PlanningConnector:
             "enterprise", credit_code, lambda: self._get_enterprise(credit_code)
         )
         return fetched.value
+
+    async def _batch(self, project_codes: Sequence[str]) -> Mapping[str, Fetched[PlanningRecord | None]]:
+        codes = list(dict.fromkeys(project_codes))
+        if not codes:
+            return {}
+        return await self.pipeline.call_batch("project", codes, self._query_projects)
 
     # -- upstream calls (inside the pipeline) -----------------------------------------
 

@@ -258,3 +258,10 @@ class TestPlanningContract(ConnectorContract):
 
     def make_app(self) -> FaultInjector:
         return create_app(_CONTRACT_WORLD)
+
+
+async def test_empty_batches_make_no_call(serve) -> None:
+    running = await serve(create_app(tiny_world()))
+    assert await running.connector.fetch_projects([]) == {}
+    assert await running.connector.fetch_profiles([]) == {}
+    assert await running.calls("/api/projects/query") == 0
