@@ -187,7 +187,7 @@ class Authenticator:
         if not isinstance(subject, str) or not 0 < len(subject) <= 200:
             raise AuthenticationError("the 'sub' claim must be a non-empty string")
         try:
-            role = Role(claims.get("role"))
+            role = Role(str(claims.get("role")))
         except ValueError as exc:
             raise AuthenticationError("the 'role' claim names no known role") from exc
         credit_code: str | None = None
@@ -239,6 +239,7 @@ class Authenticator:
         if projects is not None:
             claims["projects"] = list(projects)
         if self.config.algorithm == "HS256":
+            assert self._secret is not None
             return jwt.encode(claims, self._secret, algorithm="HS256")
         if private_key is None:
             raise ConfigError("minting an RS256 token needs the private key")

@@ -149,7 +149,12 @@ def error_body(message: str, code: str, **extra: object) -> bytes:
 
 
 async def send_error(
-    send: Send, status: int, message: str, code: str, headers: Mapping[str, str] | None = None, **extra: object
+    send: Send,
+    status: int,
+    message: str,
+    code: str,
+    headers: Mapping[str, str] | None = None,
+    **extra: object,
 ) -> None:
     body = error_body(message, code, **extra)
     raw = [
@@ -160,6 +165,13 @@ async def send_error(
     raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})
+
+
+def _declares_json(scope: Scope) -> bool:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-type":
+            return bool(value.split(b";")[0].strip().lower() == b"application/json")
+    return False
 
 
 def _exempt(scope: Scope, prefixes: tuple[str, ...]) -> bool:
@@ -254,6 +266,10 @@ class BodyLimitMiddleware:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
+        if _declares_json(scope) and body.lstrip()[:1] not in (b"{", b"["):
+            # Strawberry would fail on a JSON scalar body (a 500); a GraphQL request is an object.
+            await send_error(send, 400, "the request body must be a JSON object", "BAD_REQUEST")
+            return
         replayed = False
 
         async def replay() -> Message:
@@ -267,7 +283,10 @@ class BodyLimitMiddleware:
 
     async def _too_large(self, send: Send) -> None:
         await send_error(
-            send, 413, f"the request body is larger than {self.max_body} bytes", "PAYLOAD_TOO_LARGE",
+            send,
+            413,
+            f"the request body is larger than {self.max_body} bytes",
+            "PAYLOAD_TOO_LARGE",
             limit=self.max_body,
         )
 
@@ -345,8 +364,12 @@ class RateLimitMiddleware:
         if wait > 0:
             retry_after = max(1, math.ceil(wait))
             await send_error(
-                send, 429, f"rate limit exceeded: retry after {retry_after} s", "RATE_LIMITED",
-                {"Retry-After": str(retry_after)}, retryAfter=retry_after,
+                send,
+                429,
+                f"rate limit exceeded: retry after {retry_after} s",
+                "RATE_LIMITED",
+                {"Retry-After": str(retry_after)},
+                retryAfter=retry_after,
             )
             return
         await self.app(scope, receive, send)
@@ -377,7 +400,9 @@ class DeadlineMiddleware:
         except TimeoutError:
             if not started:
                 await send_error(
-                    send, 504, f"the request did not finish within its deadline of {self.deadline_s:g} s",
+                    send,
+                    504,
+                    f"the request did not finish within its deadline of {self.deadline_s:g} s",
                     "DEADLINE_EXCEEDED",
                 )
 
@@ -401,7 +426,9 @@ def middleware(settings: Settings) -> list[Middleware]:
                 max_age=limits.cors.max_age_s,
             )
         )
-    stack.append(Middleware(BodyLimitMiddleware, max_body=limits.max_body_bytes, max_url=limits.max_url_bytes))
+    stack.append(
+        Middleware(BodyLimitMiddleware, max_body=limits.max_body_bytes, max_url=limits.max_url_bytes)
+    )
     stack.append(Middleware(AuthMiddleware, settings=settings, exempt=exempt))
     if limits.rate_limit.enabled:
         bucket = TokenBucket(
@@ -420,7 +447,9 @@ def middleware(settings: Settings) -> list[Middleware]:
 
 def principal_of(context: Any) -> Principal:
     """The principal in a GraphQL context (the gateway's ``Context`` or a test dict)."""
-    principal = context.get("principal") if isinstance(context, Mapping) else getattr(context, "principal", None)
+    principal = (
+        context.get("principal") if isinstance(context, Mapping) else getattr(context, "principal", None)
+    )
     if isinstance(principal, Principal):
         return principal
     from gateway.principal import ANONYMOUS
@@ -482,19 +511,24 @@ class _CostWalk:
         self.schema = schema
         self.fragments = fragments
         self.variables = variables
-        self.defaults = {
-            v.variable.name.value: v.default_value for v in operation.variable_definitions or ()
-        }
+        self.defaults = {v.variable.name.value: v.default_value for v in operation.variable_definitions or ()}
 
     def selection(
-        self, selection_set: SelectionSetNode, parent: GraphQLNamedType, *, paged: bool, visiting: frozenset[str]
+        self,
+        selection_set: SelectionSetNode,
+        parent: GraphQLNamedType,
+        *,
+        paged: bool,
+        visiting: frozenset[str],
     ) -> int:
         total = 0
         for node in selection_set.selections:
             if isinstance(node, FieldNode):
                 total += self.field(node, parent, paged=paged, visiting=visiting)
             elif isinstance(node, InlineFragmentNode):
-                target = self.schema.get_type(node.type_condition.name.value) if node.type_condition else parent
+                target = (
+                    self.schema.get_type(node.type_condition.name.value) if node.type_condition else parent
+                )
                 if target is not None:
                     total += self.selection(node.selection_set, target, paged=paged, visiting=visiting)
             elif isinstance(node, FragmentSpreadNode):
@@ -504,10 +538,14 @@ class _CostWalk:
                     continue  # unknown or circular: validation refuses these anyway
                 target = self.schema.get_type(fragment.type_condition.name.value)
                 if target is not None:
-                    total += self.selection(fragment.selection_set, target, paged=paged, visiting=visiting | {name})
+                    total += self.selection(
+                        fragment.selection_set, target, paged=paged, visiting=visiting | {name}
+                    )
         return total
 
-    def field(self, node: FieldNode, parent: GraphQLNamedType, *, paged: bool, visiting: frozenset[str]) -> int:
+    def field(
+        self, node: FieldNode, parent: GraphQLNamedType, *, paged: bool, visiting: frozenset[str]
+    ) -> int:
         name = node.name.value
         if name.startswith("__") or not isinstance(parent, GraphQLObjectType | GraphQLInterfaceType):
             return 1
@@ -519,7 +557,9 @@ class _CostWalk:
             named, GraphQLObjectType | GraphQLInterfaceType | GraphQLUnionType
         ):
             return 1
-        field_type = definition.type.of_type if isinstance(definition.type, GraphQLNonNull) else definition.type
+        field_type = (
+            definition.type.of_type if isinstance(definition.type, GraphQLNonNull) else definition.type
+        )
         size = self.page_size(node, definition)
         if size is not None:
             # A paged field returning a connection object: its edges/nodes list is the page.
@@ -674,7 +714,7 @@ class DocumentGuard(SchemaExtension):
                 ) from None
             except _TooBig:
                 raise GraphQLError(
-                    f"the document selects more than {self.max_fields} fields once its fragments are expanded",
+                    f"the document selects more than {self.max_fields} fields with its fragments expanded",
                     extensions={"code": "QUERY_TOO_COMPLEX", "limit": self.max_fields},
                 ) from None
             except ValueError as exc:
@@ -701,10 +741,15 @@ class OperationGuard(SchemaExtension):
         context = self.execution_context
         document = context.graphql_document
         if document is not None and context.result is None:
+            if get_operation_ast(document, context.operation_name) is None:
+                _refuse(context, "name the operation to run (operationName)", "GRAPHQL_VALIDATION_FAILED")
+                yield
+                return
             principal = principal_of(context.context)
             if not principal.authenticated:
                 closed = sorted(
-                    n for n in root_fields(document, context.operation_name)
+                    n
+                    for n in root_fields(document, context.operation_name)
                     if n not in self.public and n != "__typename" and not n.startswith("__")
                 )
                 if closed:
@@ -774,24 +819,33 @@ class TrustedDocuments(SchemaExtension):
         persisted = (context.operation_extensions or {}).get("persistedQuery")
         wanted = persisted.get("sha256Hash") if isinstance(persisted, dict) else None
         if wanted is not None and not (isinstance(wanted, str) and _HASH.fullmatch(wanted)):
-            raise GraphQLError("persistedQuery.sha256Hash must be 64 lower-case hex digits",
-                               extensions={"code": "PERSISTED_QUERY_INVALID"})
+            raise GraphQLError(
+                "persistedQuery.sha256Hash must be 64 lower-case hex digits",
+                extensions={"code": "PERSISTED_QUERY_INVALID"},
+            )
         if context.query is None:
             if wanted is None:
-                raise GraphQLError("send a registered document's sha256Hash (trusted documents mode)",
-                                   extensions={"code": "PERSISTED_QUERY_NOT_FOUND"})
+                raise GraphQLError(
+                    "send a registered document's sha256Hash (trusted documents mode)",
+                    extensions={"code": "PERSISTED_QUERY_NOT_FOUND"},
+                )
             if wanted not in self.documents:
-                raise GraphQLError("no registered document has this hash",
-                                   extensions={"code": "PERSISTED_QUERY_NOT_FOUND"})
+                raise GraphQLError(
+                    "no registered document has this hash", extensions={"code": "PERSISTED_QUERY_NOT_FOUND"}
+                )
             context.query = self.documents[wanted]
         else:
             actual = hashlib.sha256(context.query.encode()).hexdigest()
             if wanted is not None and wanted != actual:
-                raise GraphQLError("persistedQuery.sha256Hash does not match the document",
-                                   extensions={"code": "PERSISTED_QUERY_HASH_MISMATCH"})
+                raise GraphQLError(
+                    "persistedQuery.sha256Hash does not match the document",
+                    extensions={"code": "PERSISTED_QUERY_HASH_MISMATCH"},
+                )
             if actual not in self.documents:
-                raise GraphQLError("only registered documents may run here (trusted documents mode)",
-                                   extensions={"code": "PERSISTED_QUERY_NOT_ALLOWED"})
+                raise GraphQLError(
+                    "only registered documents may run here (trusted documents mode)",
+                    extensions={"code": "PERSISTED_QUERY_NOT_ALLOWED"},
+                )
         yield
 
 
@@ -903,7 +957,10 @@ def extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     )
     factories.append(
         functools.partial(
-            OperationGuard, public=frozenset(limits.public_fields), estimate=estimate, max_cost=limits.max_cost
+            OperationGuard,
+            public=frozenset(limits.public_fields),
+            estimate=estimate,
+            max_cost=limits.max_cost,
         )
     )
     from schema.audit import AccessLogRecorder

@@ -215,7 +215,9 @@ async def verify(session: AsyncSession, *, anchor: tuple[int, str] | None = None
     result = await session.stream(select(access_log).order_by(access_log.c.id))
     async for row in result:
         if row.prev_hash != expected_prev:
-            return BadEntry(row.id, "its prev_hash does not match the entry before it: an entry was altered or removed")
+            return BadEntry(
+                row.id, "its prev_hash does not match the entry before it: an entry was altered or removed"
+            )
         if entry_hash(row.prev_hash, row) != row.hash:
             return BadEntry(row.id, "its content does not match its hash: the entry was altered")
         if anchor is not None and row.id == anchor[0]:
@@ -233,7 +235,9 @@ async def head(session: AsyncSession) -> tuple[int, int | None, str | None]:
     """(number of entries, newest id, newest hash)."""
     count = (await session.execute(select(func.count()).select_from(access_log))).scalar_one()
     last = (
-        await session.execute(select(access_log.c.id, access_log.c.hash).order_by(access_log.c.id.desc()).limit(1))
+        await session.execute(
+            select(access_log.c.id, access_log.c.hash).order_by(access_log.c.id.desc()).limit(1)
+        )
     ).first()
     return int(count), (int(last.id) if last else None), (last.hash if last else None)
 

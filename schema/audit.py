@@ -74,7 +74,7 @@ def record_read(info: Info[Any, Any], kind: str, object_id: str) -> None:
         # Without the recorder the read could not be logged: refuse rather than read silently.
         raise GraphQLError("the access log is not active", extensions={"code": "ACCESS_LOG_UNAVAILABLE"})
     # The same document position always selects the same fields: compute them once.
-    raw = getattr(info, "_raw_info", info)  # strawberry's Info wraps graphql-core's
+    raw: Any = getattr(info, "_raw_info", info)  # strawberry's Info wraps graphql-core's
     node = id(raw.field_nodes[0]) if getattr(raw, "field_nodes", None) else 0
     fields = recording.fields_by_node.get(node)
     if fields is None:
@@ -247,7 +247,7 @@ class Query:
         info: Info[Any, Any],
         first: int = 50,
         after: str | None = None,
-        filter: AccessLogFilter | None = None,  # noqa: A002 (the API's argument name)
+        filter: AccessLogFilter | None = None,
     ) -> AccessLogPage:
         if not 1 <= first <= MAX_PAGE:
             raise InvalidInput(f"first must be between 1 and {MAX_PAGE}", argument="first")

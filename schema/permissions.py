@@ -201,6 +201,48 @@ def visible(info: Info[Any, Any], kind: str, items: Iterable[Any]) -> list[Any]:
     return [i for i in items if i is not None and can_read_enterprise(principal, *enterprise_key(i))]
 
 
+def _allowed(kind: str, key: Callable[[Any], tuple[Any, Any]], principal: Principal, obj: Any) -> bool:
+    a, b = key(obj)
+    if kind == "project":
+        return can_read_project(principal, str(a), b)
+    return can_read_enterprise(principal, str(a), tuple(b or ()))
+
+
+def guard(
+    info: Info[Any, Any],
+    kind: str,
+    result: Any,
+    *,
+    key: Callable[[Any], tuple[Any, Any]] | None = None,
+    log: bool = True,
+) -> Any:
+    """Apply the object rule to a resolved value; what :class:`Guarded` does, callable directly.
+
+    For resolvers that cannot take a field extension, e.g. a federation
+    ``resolve_reference``: ``return guard(info, "project", matter)``.
+    A list keeps only what the caller may read; a single object the caller may
+    not read raises ``FORBIDDEN``; each object let through is logged as read.
+    """
+    from schema.audit import record_read
+
+    key = key or (project_key if kind == "project" else enterprise_key)
+    principal = principal_of(info)
+    log_kind = "matter" if kind == "project" else "enterprise"
+    if result is None:
+        return None
+    if isinstance(result, list | tuple):
+        kept = [obj for obj in result if obj is not None and _allowed(kind, key, principal, obj)]
+        if log:
+            for obj in kept:
+                record_read(info, log_kind, str(key(obj)[0]))
+        return kept
+    if not _allowed(kind, key, principal, result):
+        raise Forbidden(_object_message(principal, kind, str(key(result)[0])))
+    if log:
+        record_read(info, log_kind, str(key(result)[0]))
+    return result
+
+
 class Guarded(FieldExtension):
     """Object-level rule for a field returning projects/matters or enterprises.
 
@@ -221,30 +263,8 @@ class Guarded(FieldExtension):
         self.key = key or (project_key if kind == "project" else enterprise_key)
         self.log = log
 
-    def _allowed(self, principal: Principal, obj: Any) -> bool:
-        a, b = self.key(obj)
-        if self.kind == "project":
-            return can_read_project(principal, str(a), b)
-        return can_read_enterprise(principal, str(a), tuple(b or ()))
-
     def _apply(self, result: Any, info: Info[Any, Any]) -> Any:
-        from schema.audit import record_read
-
-        principal = principal_of(info)
-        log_kind = "matter" if self.kind == "project" else "enterprise"
-        if result is None:
-            return None
-        if isinstance(result, list | tuple):
-            kept = [obj for obj in result if obj is not None and self._allowed(principal, obj)]
-            if self.log:
-                for obj in kept:
-                    record_read(info, log_kind, str(self.key(obj)[0]))
-            return kept
-        if not self._allowed(principal, result):
-            raise Forbidden(_object_message(principal, self.kind, str(self.key(result)[0])))
-        if self.log:
-            record_read(info, log_kind, str(self.key(result)[0]))
-        return result
+        return guard(info, self.kind, result, key=self.key, log=self.log)
 
     def resolve(self, next_: Callable[..., Any], source: Any, info: Info[Any, Any], **kwargs: Any) -> Any:
         return self._apply(next_(source, info, **kwargs), info)

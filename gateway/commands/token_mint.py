@@ -18,7 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--subject", "--sub", default=None, help="the token's sub (default: demo-<role>)")
     parser.add_argument("--credit-code", help="ENTERPRISE: the enterprise's unified social credit code")
     parser.add_argument("--projects", help="AGENT: comma-separated project codes assigned to the agent")
-    parser.add_argument("--ttl", type=int, default=None, help="lifetime in seconds (default [auth] default_ttl_s)")
+    parser.add_argument(
+        "--ttl", type=int, default=None, help="lifetime in seconds (default [auth] default_ttl_s)"
+    )
     parser.add_argument("--config", help="TOML configuration file (its [auth] section)")
     parser.add_argument("--private-key", help="RS256: PEM file of the private key")
     parser.add_argument("--kid", help="RS256: the key id to put in the token header")
@@ -34,7 +36,10 @@ def run(args: argparse.Namespace) -> int:
         settings = load_settings(args.config)
         authenticator = authenticator_for(settings)
         if authenticator.uses_demo_secret:
-            print("warning: signed with the public DEMO secret; fine for the embedded demo only", file=sys.stderr)
+            print(
+                "warning: signed with the public DEMO secret; fine for the embedded demo only",
+                file=sys.stderr,
+            )
         key = None
         if args.private_key:
             from cryptography.hazmat.primitives.serialization import load_pem_private_key

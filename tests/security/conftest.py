@@ -21,7 +21,8 @@ from sqlalchemy import func, select, text
 from strawberry.tools import merge_types
 from strawberry.types import Info
 
-from domain.identifiers import credit_check_char
+from connectors.errors import InvalidInput
+from domain.identifiers import credit_check_char, credit_code_problem, project_code_problem
 from gateway.app import create_app
 from gateway.auth import authenticator_for
 from gateway.config import HubSettings, RegistrySettings, Settings
@@ -41,6 +42,7 @@ from schema.permissions import (
     Masked,
     MatterReaders,
     SourceReaders,
+    guard,
     requires,
 )
 
@@ -71,7 +73,7 @@ class Stage:
     items: list[Item]
 
 
-@strawberry.type
+@strawberry.federation.type(keys=["projectCode"])
 class Project:
     project_code: str
     name: str
@@ -80,6 +82,15 @@ class Project:
     agent_phone: str = strawberry.field(extensions=[Masked("phone")])
     stages: list[Stage] = strawberry.field(default_factory=list)
 
+    @strawberry.field(extensions=[Guarded("enterprise")])
+    def enterprise(self) -> Enterprise | None:
+        return enterprise(self.credit_code)
+
+    @classmethod
+    def resolve_reference(cls, info: Info, projectCode: str) -> Project | None:  # representation key
+        # Federation entities skip field extensions: the object rule is applied by hand.
+        return guard(info, "project", project(projectCode) if projectCode in PROJECTS else None)
+
 
 @strawberry.type
 class Enterprise:
@@ -87,6 +98,10 @@ class Enterprise:
     name: str
     liaison_phone: str = strawberry.field(extensions=[Masked("phone")])
     project_codes: strawberry.Private[tuple[str, ...]] = ()
+
+    @strawberry.field(extensions=[Guarded("project")])
+    def projects(self) -> list[Project]:
+        return [project(code) for code in self.project_codes]
 
 
 @strawberry.type
@@ -133,14 +148,22 @@ class ToyQuery:
 
     @strawberry.field(extensions=[*requires(MatterReaders), Guarded("project")])
     def matter(self, project_code: str) -> Project | None:
+        problem = project_code_problem(project_code)
+        if problem:  # identifiers are checked at the edge, as the real schema does
+            raise InvalidInput(problem, argument="projectCode")
         return project(project_code) if project_code in PROJECTS else None
 
     @strawberry.field(extensions=[*requires(MatterReaders), Guarded("project")])
     def matters(self, first: int = 20) -> list[Project]:
+        if not 0 <= first <= 100:
+            raise InvalidInput("first must be between 0 and 100", argument="first")
         return [project(code) for code in list(PROJECTS)[:first]]
 
     @strawberry.field(extensions=[*requires(EnterpriseReaders), Guarded("enterprise")])
     def enterprise(self, credit_code: str) -> Enterprise | None:
+        problem = credit_code_problem(credit_code)
+        if problem:
+            raise InvalidInput(problem, argument="creditCode")
         return enterprise(credit_code) if credit_code in PROJECTS.values() else None
 
     @strawberry.field(extensions=requires(LedgerReaders))
@@ -157,7 +180,9 @@ class ToyQuery:
 
     @strawberry.field(extensions=requires(Authenticated))
     def boom(self) -> str | None:
-        raise RuntimeError("GET http://10.1.2.3:8080/api?token=s3cr3t failed: Traceback (most recent call last)")
+        raise RuntimeError(
+            "GET http://10.1.2.3:8080/api?token=s3cr3t failed: Traceback (most recent call last)"
+        )
 
     @strawberry.field(extensions=requires(Authenticated))
     async def slow(self) -> str:
@@ -199,7 +224,9 @@ class SecureHub:
             claims.setdefault("credit_code", ACME)
         if role is Role.AGENT:
             claims.setdefault("projects", [P3])
-        return authenticator_for(self.settings).mint(subject=f"test-{role.value.lower()}", role=role, **claims)
+        return authenticator_for(self.settings).mint(
+            subject=f"test-{role.value.lower()}", role=role, **claims
+        )
 
     async def post(
         self,
@@ -249,8 +276,9 @@ def limits() -> dict[str, Any]:
 async def make_secure_hub(tmp_path: Path) -> AsyncIterator[HubFactory]:
     made: list[tuple[Services, Registry, httpx.AsyncClient, Any]] = []
 
-    async def make(*, mode: str = "demo", limits: dict[str, Any] | None = None,
-                   auth: dict[str, Any] | None = None) -> SecureHub:
+    async def make(
+        *, mode: str = "demo", limits: dict[str, Any] | None = None, auth: dict[str, Any] | None = None
+    ) -> SecureHub:
         GATE.event = asyncio.Event()
         db = tmp_path / f"registry-{len(made)}.db"
         settings = Settings(

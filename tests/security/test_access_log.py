@@ -26,8 +26,15 @@ CASE = "HY-2026-110-000123"
 def reads(n: int, *, who: str = "u1") -> list[log.Read]:
     return [
         log.Read(
-            principal=who, role="WINDOW_STAFF", purpose=CASE, request_id=f"r{i}", request_hash="a" * 64,
-            kind="matter", object_id=P1, fields=("name", "stages.items.status"), at=datetime.now(UTC),
+            principal=who,
+            role="WINDOW_STAFF",
+            purpose=CASE,
+            request_id=f"r{i}",
+            request_hash="a" * 64,
+            kind="matter",
+            object_id=P1,
+            fields=("name", "stages.items.status"),
+            at=datetime.now(UTC),
         )
         for i in range(n)
     ]
@@ -78,7 +85,9 @@ async def test_a_read_is_recorded_with_who_why_and_what(secure_hub: SecureHub) -
 
 async def test_each_object_of_a_list_is_recorded_and_hidden_ones_are_not(secure_hub: SecureHub) -> None:
     await secure_hub.query("{ matters { projectCode } }", role=Role.ENTERPRISE)
-    await secure_hub.query(f'{{ enterprise(creditCode: "{ACME}") {{ name liaisonPhone }} }}', role=Role.ENTERPRISE)
+    await secure_hub.query(
+        f'{{ enterprise(creditCode: "{ACME}") {{ name liaisonPhone }} }}', role=Role.ENTERPRISE
+    )
     logged = [(e.kind, e.object_id) for e in await entries(secure_hub.registry)]
     assert logged == [("matter", P1), ("matter", "2023-430472-47-03-000002"), ("enterprise", ACME)]
 
@@ -92,8 +101,10 @@ async def test_refused_and_public_reads_write_nothing(secure_hub: SecureHub) -> 
 
 async def test_concurrent_reads_keep_one_chain(secure_hub: SecureHub) -> None:
     await asyncio.gather(
-        *(secure_hub.query(f'{{ matter(projectCode: "{P3}") {{ name }} }}', role=Role.WINDOW_STAFF)
-          for _ in range(25))
+        *(
+            secure_hub.query(f'{{ matter(projectCode: "{P3}") {{ name }} }}', role=Role.WINDOW_STAFF)
+            for _ in range(25)
+        )
     )
     assert len(await entries(secure_hub.registry)) == 25
     assert await verify(secure_hub.registry) is None
@@ -155,7 +166,9 @@ async def test_a_rehashed_entry_is_caught_at_the_next_one(registry: Registry) ->
     rows = await entries(registry)
     forged = SimpleNamespace(**{**rows[1]._asdict(), "principal": "someone-else"})
     new_hash = log.entry_hash(forged.prev_hash, forged)
-    await tamper(registry, f"UPDATE access_log SET principal = 'someone-else', hash = '{new_hash}' WHERE id = 2")
+    await tamper(
+        registry, f"UPDATE access_log SET principal = 'someone-else', hash = '{new_hash}' WHERE id = 2"
+    )
     bad = await verify(registry)
     assert bad is not None and bad.id == 3
 
@@ -206,7 +219,9 @@ def test_audit_verify_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "BROKEN at entry 2" in capsys.readouterr().out
 
 
-def test_audit_verify_reports_an_unreadable_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_audit_verify_reports_an_unreadable_database(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert _cli("--database-url", f"sqlite:///{tmp_path / 'missing' / 'x.db'}") == 2
     assert _cli("--database-url", "mysql://h/db") == 2
     assert _cli("--database-url", f"sqlite:///{tmp_path / 'x.db'}", "--anchor", "nonsense") == 2
@@ -219,13 +234,20 @@ def test_audit_verify_reports_an_unreadable_database(tmp_path: Path, capsys: pyt
 async def test_auditors_page_and_filter_the_log(secure_hub: SecureHub) -> None:
     for code in (P1, P3, P1):
         await secure_hub.query(
-            f'{{ matter(projectCode: "{code}") {{ name }} }}', role=Role.WINDOW_STAFF, headers={"X-Case-Number": CASE}
+            f'{{ matter(projectCode: "{code}") {{ name }} }}',
+            role=Role.WINDOW_STAFF,
+            headers={"X-Case-Number": CASE},
         )
-    page = "query($after: String) { accessLog(first: 2, after: $after) { entries { id objectId purpose } endCursor hasNextPage } }"
+    page = (
+        "query($after: String) { accessLog(first: 2, after: $after) "
+        "{ entries { id objectId purpose } endCursor hasNextPage } }"
+    )
     first = (await secure_hub.query(page, role=Role.AUDITOR))["data"]["accessLog"]
     assert [e["objectId"] for e in first["entries"]] == [P1, P3]
     assert first["hasNextPage"] is True
-    second = (await secure_hub.query(page, {"after": first["endCursor"]}, role=Role.AUDITOR))["data"]["accessLog"]
+    second = (await secure_hub.query(page, {"after": first["endCursor"]}, role=Role.AUDITOR))["data"][
+        "accessLog"
+    ]
     assert [e["objectId"] for e in second["entries"]] == [P1]
     assert second["hasNextPage"] is False
     filtered = await secure_hub.query(
@@ -233,14 +255,21 @@ async def test_auditors_page_and_filter_the_log(secure_hub: SecureHub) -> None:
         role=Role.AUDITOR,
     )
     assert filtered["data"]["accessLog"]["entries"] == [{"objectId": P3}]
-    integrity = await secure_hub.query("{ accessLogIntegrity { intact entries firstBadId } }", role=Role.AUDITOR)
+    integrity = await secure_hub.query(
+        "{ accessLogIntegrity { intact entries firstBadId } }", role=Role.AUDITOR
+    )
     assert integrity["data"]["accessLogIntegrity"] == {"intact": True, "entries": 3, "firstBadId": None}
 
 
 @pytest.mark.parametrize(
     "arguments",
-    ['first: 0', 'first: 501', 'after: "bm90LWEtY3Vyc29y"', 'after: "%%%"',
-     'filter: {since: "2026-01-01T00:00:00"}'],
+    [
+        "first: 0",
+        "first: 501",
+        'after: "bm90LWEtY3Vyc29y"',
+        'after: "%%%"',
+        'filter: {since: "2026-01-01T00:00:00"}',
+    ],
 )
 async def test_bad_log_arguments_are_clear_errors(secure_hub: SecureHub, arguments: str) -> None:
     body = await secure_hub.query(f"{{ accessLog({arguments}) {{ entries {{ id }} }} }}", role=Role.AUDITOR)

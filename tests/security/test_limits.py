@@ -25,7 +25,8 @@ async def test_body_limit(make_secure_hub: HubFactory) -> None:
     ok = await hub.post("{ approvalGuide }")
     assert ok.status_code == 200
     big = await hub.client.post(
-        "/graphql", content=json.dumps({"query": "{ approvalGuide }", "pad": "x" * 4096}),
+        "/graphql",
+        content=json.dumps({"query": "{ approvalGuide }", "pad": "x" * 4096}),
         headers={"Content-Type": "application/json"},
     )
     assert big.status_code == 413
@@ -39,7 +40,9 @@ async def test_streamed_body_without_length_is_cut_off(make_secure_hub: HubFacto
         for _ in range(10):
             yield b" " * 1024
 
-    response = await hub.client.post("/graphql", content=chunks(), headers={"Content-Type": "application/json"})
+    response = await hub.client.post(
+        "/graphql", content=chunks(), headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 413
 
 
@@ -88,7 +91,9 @@ def test_token_bucket_forgets_the_least_recent_principal() -> None:
 async def test_cors_allows_only_listed_origins(make_secure_hub: HubFactory) -> None:
     hub = await make_secure_hub(limits={"cors": {"allow_origins": ["https://portal.example.gov.cn"]}})
     preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization"}
-    allowed = await hub.client.options("/graphql", headers={"Origin": "https://portal.example.gov.cn", **preflight})
+    allowed = await hub.client.options(
+        "/graphql", headers={"Origin": "https://portal.example.gov.cn", **preflight}
+    )
     assert allowed.status_code == 200
     assert allowed.headers["access-control-allow-origin"] == "https://portal.example.gov.cn"
     refused = await hub.client.options("/graphql", headers={"Origin": "https://evil.example", **preflight})
@@ -129,7 +134,9 @@ def test_cost_multiplies_lists_by_their_page_size() -> None:
 async def test_a_costly_query_is_refused_before_it_runs(make_secure_hub: HubFactory) -> None:
     hub = await make_secure_hub(limits={"max_cost": 500})
     before = await hub.counts()
-    body = (await hub.post("{ matters(first: 100) { stages { items { code } } } }", role=Role.WINDOW_STAFF)).json()
+    body = (
+        await hub.post("{ matters(first: 100) { stages { items { code } } } }", role=Role.WINDOW_STAFF)
+    ).json()
     assert code(body) == "QUERY_TOO_COSTLY"
     assert body["errors"][0]["extensions"]["cost"] > 500
     assert await hub.counts() == before
@@ -146,8 +153,15 @@ GUIDE_HASH = hashlib.sha256(GUIDE.encode()).hexdigest()
 @pytest.fixture
 def manifest(tmp_path: Path) -> Path:
     path = tmp_path / "trusted.json"
-    path.write_text(json.dumps({"format": "apollo-persisted-query-manifest", "version": 1,
-                                "operations": [{"id": GUIDE_HASH, "name": "Guide", "type": "query", "body": GUIDE}]}))
+    path.write_text(
+        json.dumps(
+            {
+                "format": "apollo-persisted-query-manifest",
+                "version": 1,
+                "operations": [{"id": GUIDE_HASH, "name": "Guide", "type": "query", "body": GUIDE}],
+            }
+        )
+    )
     return path
 
 
@@ -167,15 +181,26 @@ async def test_trusted_documents_run_by_hash_or_text(make_secure_hub: HubFactory
     ("body", "expected"),
     [
         ({"query": "{ approvalGuide }"}, "PERSISTED_QUERY_NOT_ALLOWED"),
-        ({"extensions": {"persistedQuery": {"version": 1, "sha256Hash": "0" * 64}}}, "PERSISTED_QUERY_NOT_FOUND"),
+        (
+            {"extensions": {"persistedQuery": {"version": 1, "sha256Hash": "0" * 64}}},
+            "PERSISTED_QUERY_NOT_FOUND",
+        ),
         ({"extensions": {"persistedQuery": {"version": 1, "sha256Hash": "xyz"}}}, "PERSISTED_QUERY_INVALID"),
-        ({"query": "{ approvalGuide }", "extensions": {"persistedQuery": {"version": 1, "sha256Hash": GUIDE_HASH}}},
-         "PERSISTED_QUERY_HASH_MISMATCH"),
+        (
+            {
+                "query": "{ approvalGuide }",
+                "extensions": {"persistedQuery": {"version": 1, "sha256Hash": GUIDE_HASH}},
+            },
+            "PERSISTED_QUERY_HASH_MISMATCH",
+        ),
         ({}, "PERSISTED_QUERY_NOT_FOUND"),
     ],
 )
 async def test_trusted_documents_refuse_everything_else(
-    make_secure_hub: HubFactory, manifest: Path, body: dict, expected: str  # type: ignore[type-arg]
+    make_secure_hub: HubFactory,
+    manifest: Path,
+    body: dict,
+    expected: str,  # type: ignore[type-arg]
 ) -> None:
     hub = await make_secure_hub(limits={"trusted_documents": str(manifest)})
     response = await hub.client.post("/graphql", json=body)

@@ -28,7 +28,7 @@ async def test_introspection_is_refused(production: SecureHub) -> None:
         body = response.json()
         assert body.get("data") is None
         assert "introspection" in body["errors"][0]["message"].lower()
-    typename = await production.post("{ __type(name: \"Query\") { name } }", role=Role.AUDITOR)
+    typename = await production.post('{ __type(name: "Query") { name } }', role=Role.AUDITOR)
     assert typename.json().get("data") is None
 
 

@@ -58,13 +58,19 @@ async def test_admin_may_write_and_window_staff_may_not(secure_hub: SecureHub) -
 async def test_a_forbidden_object_is_left_out_of_a_list(secure_hub: SecureHub) -> None:
     assert codes(await secure_hub.query("{ matters { projectCode } }", role=Role.ENTERPRISE)) == [P1, P2]
     assert codes(await secure_hub.query("{ matters { projectCode } }", role=Role.AGENT)) == [P3]
-    assert codes(await secure_hub.query("{ matters { projectCode } }", role=Role.WINDOW_STAFF)) == [P1, P2, P3]
+    assert codes(await secure_hub.query("{ matters { projectCode } }", role=Role.WINDOW_STAFF)) == [
+        P1,
+        P2,
+        P3,
+    ]
     agent = await secure_hub.query("{ matters { projectCode } }", role=Role.AGENT, projects=[P1, P3])
     assert codes(agent) == [P1, P3]
 
 
 async def test_one_enterprise_cannot_read_another(secure_hub: SecureHub) -> None:
-    own = await secure_hub.query(f'{{ enterprise(creditCode: "{ACME}") {{ creditCode }} }}', role=Role.ENTERPRISE)
+    own = await secure_hub.query(
+        f'{{ enterprise(creditCode: "{ACME}") {{ creditCode }} }}', role=Role.ENTERPRISE
+    )
     assert own["data"]["enterprise"]["creditCode"] == ACME
     other = await secure_hub.query(f'{{ enterprise(creditCode: "{BETA}") {{ name }} }}', role=Role.ENTERPRISE)
     assert forbidden(other)
