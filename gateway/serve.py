@@ -13,6 +13,12 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gateway.config import ConfigError
+
+if TYPE_CHECKING:
+    from gateway.config import Settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
 
     from gateway import embedded
     from gateway.app import CONFIG_ENV, create_app
-    from gateway.config import ConfigError, load_settings
+    from gateway.config import load_settings
 
     config_path = args.config.resolve() if args.config else None
     try:
@@ -53,9 +59,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         if departments is not None:
             settings = load_settings(config_path)  # now with the departments' URLs
-        if workers > 1:
-            # Migrate once here, not in N workers racing on the same database.
-            asyncio.run(_migrate(settings.registry.database_url))
+        # Build everything once before serving: a configuration mistake (unknown
+        # connector, bad database URL, unreachable Redis) is one clear line here, not a
+        # traceback per worker; and the registry is migrated once, not by N workers racing.
+        problem = asyncio.run(_preflight(settings))
+        if problem is not None:
+            print(f"error: {problem}", file=sys.stderr)
+            return 2
         _print_banner(host, port, workers, departments, settings.registry.database_url)
         common = {
             "host": host,
@@ -79,11 +89,21 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _migrate(database_url: str) -> None:
-    from registry.store import Registry
+async def _preflight(settings: Settings) -> str | None:
+    """None if the services build; else what is wrong, in one line."""
+    from connectors.cache import CacheConfigError
+    from connectors.errors import HubError
+    from connectors.registry import ConnectorLoadError
+    from gateway.services import Services, ServicesError
 
-    registry = await Registry.open(database_url)
-    await registry.close()
+    try:
+        services = await Services.open(settings)
+    except (ServicesError, ConnectorLoadError, CacheConfigError, HubError, ConfigError) as exc:
+        return str(exc)
+    except OSError as exc:  # e.g. the database or Redis is unreachable
+        return f"cannot start: {exc}"
+    await services.aclose()
+    return None
 
 
 def _print_banner(host: str, port: int, workers: int, departments: object, database_url: str) -> None:

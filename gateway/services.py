@@ -85,6 +85,14 @@ class Services:
             connectors = build_connectors(settings.connectors, cache=cache, client_for=client_for)
             for connector in connectors.values():
                 stack.push_async_callback(connector.aclose)
+            unplaced = sorted(n for n in connectors if not (enabled.get(n) and enabled[n].base_url))
+            if unplaced:
+                # A department with no address is a configuration mistake, never a
+                # silent outage (the embedded demo fills these in before we get here).
+                raise ServicesError(
+                    f"connector {unplaced[0]!r} has no base_url: set [connectors.{unplaced[0]}] base_url, "
+                    f"or enabled = false (hub.embedded simulates the built-in departments)"
+                )
 
             directory = _directory(connectors, settings)
 

@@ -240,3 +240,39 @@ def test_graphiql_default_query_is_valid() -> None:
     lines = json.loads("[" + block.group(1).strip().rstrip(",") + "]")
     errors = validate(build_schema()._schema, parse("\n".join(lines)))
     assert errors == []
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"ONEMATTER__CONNECTORS__NOPE__BASE_URL": "http://127.0.0.1:9"}, "names no installed connector"),
+        (
+            {"ONEMATTER__REGISTRY__DATABASE_URL": "mysql://db/onematter", "ONEMATTER__HUB__EMBEDDED": "true"},
+            "unsupported registry database",
+        ),
+        ({"ONEMATTER__HUB__EMBEDDED": "false"}, "has no base_url"),
+        ({"ONEMATTER__HUB__PORT": "http"}, "invalid configuration"),
+    ],
+    ids=["unknown-connector", "bad-database", "no-base-url", "bad-port"],
+)
+def test_configuration_mistakes_are_one_clear_line(
+    tmp_path: Path, override: dict[str, str], message: str
+) -> None:
+    import os
+    import subprocess
+
+    from tests.gateway.hub import ONEMATTER
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ONEMATTER__")}
+    env.update({"ONEMATTER__HUB__EMBEDDED": "false", **override})
+    done = subprocess.run(
+        [str(ONEMATTER), "serve", "--port", "0"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
