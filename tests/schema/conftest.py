@@ -78,6 +78,7 @@ class Hub:
     departments: RunningDepartments
     services: Services
     settings: Settings
+    admin_client: httpx.AsyncClient  # to the departments' /_admin endpoints
     tokens: dict[Role, str] = field(default_factory=dict)
 
     def token(self, role: Role = Role.WINDOW_STAFF) -> str:
@@ -103,10 +104,10 @@ class Hub:
         return body
 
     async def admin(self, department: str, method: str, path: str, body: Any = None) -> Any:
-        async with httpx.AsyncClient(base_url=self.departments.urls[department]) as c:
-            response = await c.request(method, f"/_admin/{path}", json=body)
-            response.raise_for_status()
-            return response.json()
+        url = f"{self.departments.urls[department]}/_admin/{path}"
+        response = await self.admin_client.request(method, url, json=body)
+        response.raise_for_status()
+        return response.json()
 
     async def fault(self, department: str, **settings: Any) -> None:
         await self.admin(department, "PUT", "faults", settings)
@@ -181,6 +182,8 @@ async def make_hub(
 ) -> AsyncIterator[HubFactory]:
     """``await make_hub(**hub_settings options)``: the app over the running departments."""
     stack = AsyncExitStack()
+    admin = httpx.AsyncClient()
+    stack.push_async_callback(admin.aclose)
 
     async def make(**options: Any) -> Hub:
         settings = hub_settings(departments.urls, tmp_path, world, **options)
@@ -191,7 +194,9 @@ async def make_hub(
         await stack.enter_async_context(app.router.lifespan_context(app))
         client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub")
         stack.push_async_callback(client.aclose)
-        return Hub(client=client, departments=departments, services=services, settings=settings)
+        return Hub(
+            client=client, departments=departments, services=services, settings=settings, admin_client=admin
+        )
 
     async with stack:
         yield make

@@ -160,3 +160,42 @@ async def test_unknown_project_is_null_without_error(hub: Hub) -> None:
     body = await hub.query(MATTER, {"code": "2023-430472-47-03-999999"})
     assert body["data"]["matter"] is None
     assert "errors" not in body
+
+
+LIST = """
+{
+  matters(first: 10) {
+    totalCount
+    index { projects staleDepartments }
+    edges { node { projectCode name firePath { path } sources { department status errorCode } } }
+  }
+}
+"""
+
+
+async def test_a_list_survives_a_department_outage(hub: Hub, world: World) -> None:
+    await hub.fault("fire", maintenance=True)  # down before the index is even built
+    response = await hub.post(LIST)
+    assert response.status_code == 200
+    body = response.json()
+    matters = body["data"]["matters"]
+    assert matters["totalCount"] == len(world.projects)
+    assert matters["index"]["staleDepartments"] == ["fire"]
+    nodes = [e["node"] for e in matters["edges"]]
+    assert len(nodes) == 10 and all(n["name"] for n in nodes)
+    for i, node in enumerate(nodes):
+        assert node["firePath"] is None
+        fire = next(s for s in node["sources"] if s["department"] == "fire")
+        assert fire == {"department": "fire", "status": "UNAVAILABLE", "errorCode": "DEPARTMENT_UNAVAILABLE"}
+        error = errors_by_path(body)[("matters", "edges", i, "node", "firePath")]
+        assert error["extensions"]["department"] == "fire"
+
+
+async def test_the_index_keeps_profiles_when_the_directory_fails(hub: Hub, code: str, world: World) -> None:
+    await hub.query("{ matters(first: 0) { totalCount } }")  # index built while planning is up
+    await hub.fault("planning", maintenance=True)
+    body = await hub.query(MATTER, {"code": code})
+    matter = body["data"]["matter"]
+    # The profile comes from the index's copy; planning's own part is still reported down.
+    assert matter["name"] == world.projects[code].name
+    assert_unavailable(body, "planning")
