@@ -323,9 +323,10 @@ async def seed(registry: Registry, *, reference_only: bool = False) -> SeedSumma
                     "seed only an empty ledger"
                 )
         departments, bureaus, systems = await seed_reference(session)
+        # History first: the database records any item status its history does not show.
+        await insert_rows(session, HistoryEntry.__table__, ledger.history)
         await insert_rows(session, DelegatedItem.__table__, ledger.items)
         await insert_rows(session, Account.__table__, ledger.accounts)
-        await insert_rows(session, HistoryEntry.__table__, ledger.history)
         if ledger.accounts and registry.dialect == "postgresql":
             # Explicit ids were inserted; move the sequence past them.
             await session.execute(

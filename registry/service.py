@@ -120,6 +120,9 @@ class _Writer:
         self.at = at
         self.key = key
 
+    async def flush(self) -> None:
+        await self.session.flush()
+
     def record(
         self,
         entity: str,
@@ -203,6 +206,7 @@ class Ledger:
             if target in _NEEDS_ACCOUNT:
                 await _require_account(w.session, item, target)
             w.record("item", item.code, "status", item.status, target, note)
+            await w.flush()  # history first: the database records any status change it has not seen
             item.status = target
             item.updated_at = w.at
             return {"item": item.code}
@@ -232,6 +236,7 @@ class Ledger:
             on = cancelled_on or w.at.date()
             w.record("item", item.code, "status", item.status, Status.CANCELLED, reason_text)
             w.record("item", item.code, "cancelled_on", None, on.isoformat(), reason_text)
+            await w.flush()
             item.status = Status.CANCELLED
             item.cancelled_on = on
             item.cancel_reason = reason_text
@@ -475,9 +480,9 @@ async def add_items(w: _Writer, items: Iterable[NewItem]) -> int:
         item, history = opening_rows(new, at=w.at, actor=w.actor, key=w.key)
         item_rows.append(item)
         history_rows.extend(history)
-    if item_rows:
-        await w.session.execute(insert(DelegatedItem.__table__), item_rows)
+    if item_rows:  # history first, as the 0001 migration's trigger expects
         await w.session.execute(insert(HistoryEntry.__table__), history_rows)
+        await w.session.execute(insert(DelegatedItem.__table__), item_rows)
     return len(item_rows)
 
 

@@ -8,6 +8,7 @@ from sqlalchemy import insert, select, update
 
 from registry.coverage import GapKind, delegation_coverage
 from registry.models import Account, Category, DelegatedItem, Department, HistoryEntry, Mode, Origin, Status
+from registry.queries import item_history
 from registry.service import Ledger, NewItem
 from registry.store import Registry
 
@@ -87,15 +88,6 @@ async def test_histories_that_skip_a_step(seeded: Registry) -> None:
     # Legacy rows written around the ledger service, as a spreadsheet migration might.
     at = datetime(2022, 1, 5, 1, 30, tzinfo=UTC)
     async with seeded.write() as session:
-        await session.execute(
-            insert(DelegatedItem),
-            [
-                {"code": "LEGACY-1", "name": "旧台账事项", "category": Category.OTHER, "mode": Mode.DIRECT,
-                 "origin": Origin.ORIGINAL, "status": Status.GUIDED, "source_bureau_code": "SFGW",
-                 "department_code": "JFJ", "system_code": "TZSP", "delegated_on": date(2021, 6, 30),
-                 "updated_at": at},
-            ],
-        )  # fmt: skip
         rows = [(None, "DELEGATED"), ("DELEGATED", "ASSIGNED"), ("ASSIGNED", "GUIDED")]
         await session.execute(
             insert(HistoryEntry),
@@ -105,17 +97,49 @@ async def test_histories_that_skip_a_step(seeded: Registry) -> None:
                 for old, new in rows
             ],
         )  # fmt: skip
-        # And one seeded item moved behind the history's back.
+        await session.execute(
+            insert(DelegatedItem),
+            [
+                {"code": "LEGACY-1", "name": "旧台账事项", "category": Category.OTHER, "mode": Mode.DIRECT,
+                 "origin": Origin.ORIGINAL, "status": Status.GUIDED, "source_bureau_code": "SFGW",
+                 "department_code": "JFJ", "system_code": "TZSP", "delegated_on": date(2021, 6, 30),
+                 "updated_at": at},
+            ],
+        )  # fmt: skip
+    coverage = await delegation_coverage(seeded)
+    gaps = _of(coverage, GapKind.HISTORY_SKIPS_STEP)
+    assert [(g.item_code, g.detail) for g in gaps] == [
+        ("LEGACY-1", "history records ASSIGNED → GUIDED, which the lifecycle does not allow"),
+    ]
+    assert coverage.gap_counts[GapKind.HISTORY_SKIPS_STEP] == 1
+
+
+async def test_status_changes_around_the_service_are_recorded_and_caught(seeded: Registry) -> None:
+    async with seeded.write() as session:
         victim = await session.scalar(
             select(DelegatedItem.code).where(DelegatedItem.status == Status.TAKEN_OVER).order_by(DelegatedItem.code)
         )
         await session.execute(
             update(DelegatedItem).where(DelegatedItem.code == victim).values(status=Status.ACCOUNT_ISSUED)
         )
-    coverage = await delegation_coverage(seeded)
-    gaps = _of(coverage, GapKind.HISTORY_SKIPS_STEP)
+        # An item entered with no history at all.
+        await session.execute(
+            insert(DelegatedItem),
+            [
+                {"code": "BARE-1", "name": "无记录事项", "category": Category.OTHER, "mode": Mode.DIRECT,
+                 "origin": Origin.ORIGINAL, "status": Status.TAKEN_OVER, "source_bureau_code": "SFGW",
+                 "department_code": "JFJ", "system_code": "TZSP", "delegated_on": date(2021, 6, 30),
+                 "updated_at": datetime(2022, 1, 5, tzinfo=UTC)},
+            ],
+        )  # fmt: skip
+    assert victim is not None
+    recorded = await item_history(seeded, victim)
+    assert (recorded[-1].actor, recorded[-1].old_value, recorded[-1].new_value) == (
+        "database", "TAKEN_OVER", "ACCOUNT_ISSUED"
+    )  # fmt: skip
+    assert recorded[-1].at.tzinfo is not None
+    gaps = _of(await delegation_coverage(seeded), GapKind.HISTORY_SKIPS_STEP)
     assert [(g.item_code, g.detail) for g in gaps] == [
-        ("LEGACY-1", "history records ASSIGNED → GUIDED, which skips the lifecycle"),
-        (victim, "status ACCOUNT_ISSUED is not where its history ends (TAKEN_OVER)"),
+        (victim, "history records TAKEN_OVER → ACCOUNT_ISSUED, which the lifecycle does not allow"),
+        ("BARE-1", "history records (nothing) → TAKEN_OVER, which the lifecycle does not allow"),
     ]
-    assert coverage.gap_counts[GapKind.HISTORY_SKIPS_STEP] == 2

@@ -1,0 +1,156 @@
+"""Registry benchmark: the coverage audit at 346 and 100,000 items, and a 100,000-row import.
+
+Not a test: it prints figures for docs/performance.md. Run from the repository root:
+
+    .venv/bin/python bench/registry_bench.py                      # SQLite only
+    ONEMATTER_TEST_DATABASE_URL=postgresql://127.0.0.1:5432/test \\
+        .venv/bin/python bench/registry_bench.py                  # SQLite and PostgreSQL
+
+Each ledger is built with full histories (seven status rows per item, as the
+seed writes them) and accounts for every department and system it uses; the
+coverage figure is the median of repeated runs after one warm-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from registry import seed_data  # noqa: E402
+from registry.coverage import delegation_coverage  # noqa: E402
+from registry.models import LIFECYCLE, Account, DelegatedItem, HistoryEntry, Origin, Status  # noqa: E402
+from registry.seed import DELEGATED_ON, _row, at, insert_rows, seed, seed_reference  # noqa: E402
+from registry.store import Registry  # noqa: E402
+
+CATEGORIES = ("行政许可", "行政确认", "行政处罚", "其他")
+
+
+def synthetic_ledger(n: int) -> tuple[list[dict], list[dict], list[dict]]:
+    """``n`` items over the seed's departments and systems, all taken over, full histories."""
+    systems = [(code, bureau) for code, _, bureau in seed_data.SYSTEMS]
+    departments = [code for code, _ in seed_data.DEPARTMENTS]
+    items, history, pairs = [], [], set()
+    when = at(DELEGATED_ON)
+    for i in range(n):
+        system, bureau = systems[i % len(systems)]
+        department = departments[(i // len(systems)) % len(departments)]
+        code = f"BENCH-{i:06d}"
+        cancelled = i % 29 == 0
+        items.append(
+            {"code": code, "name": f"基准事项{i}", "category": CATEGORIES[i % 4], "mode": "DIRECT",
+             "origin": Origin.ADDED if i % 31 == 0 else Origin.ORIGINAL,
+             "status": Status.CANCELLED if cancelled else Status.TAKEN_OVER, "source_bureau_code": bureau,
+             "department_code": department, "system_code": system, "delegated_on": DELEGATED_ON,
+             "cancelled_on": DELEGATED_ON if cancelled else None, "cancel_reason": "基准" if cancelled else None,
+             "updated_at": when}  # fmt: skip
+        )
+        previous = None
+        for status in LIFECYCLE:
+            history.append(_row("item", code, "status", previous, status, when))
+            previous = status
+        if cancelled:
+            history.append(_row("item", code, "status", previous, Status.CANCELLED, when, "基准"))
+        pairs.add((department, system))
+    accounts = [
+        {"system_code": s, "department_code": d, "holder": "基准", "role": "经办人", "requested_on": DELEGATED_ON,
+         "issued_on": DELEGATED_ON, "revoked_on": None, "revoke_reason": None}  # fmt: skip
+        for d, s in sorted(pairs)
+    ]
+    return items, accounts, history
+
+
+async def _load(registry: Registry, n: int) -> None:
+    items, accounts, history = synthetic_ledger(n)
+    async with registry.write() as session:
+        await seed_reference(session)
+        await insert_rows(session, HistoryEntry.__table__, history)
+        await insert_rows(session, DelegatedItem.__table__, items)
+        await insert_rows(session, Account.__table__, accounts)
+    if registry.dialect == "postgresql":
+        async with registry.engine.connect() as connection:
+            await connection.exec_driver_sql("ANALYZE")
+
+
+async def time_coverage(registry: Registry, runs: int) -> tuple[float, float]:
+    await delegation_coverage(registry)  # warm-up: caches, prepared statements
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        await delegation_coverage(registry)
+        samples.append((time.perf_counter() - start) * 1000)
+    return statistics.median(samples), max(samples)
+
+
+async def bench_backend(name: str, open_registry, runs: int, import_rows: int) -> None:  # type: ignore[no-untyped-def]
+    async with await open_registry() as registry:
+        await seed(registry)
+        median, worst = await time_coverage(registry, runs)
+        print(f"{name:10} coverage, seeded ledger (358 items)   median {median:7.1f} ms  max {worst:7.1f} ms")
+    async with await open_registry() as registry:
+        start = time.perf_counter()
+        await _load(registry, 100_000)
+        load_s = time.perf_counter() - start
+        median, worst = await time_coverage(registry, runs)
+        print(
+            f"{name:10} coverage, 100,000 items             median {median:7.1f} ms  max {worst:7.1f} ms"
+            f"  (bulk load {load_s:.1f} s)"
+        )
+    if import_rows:
+        from bench_registry_import import time_import  # type: ignore[import-not-found]
+
+        for fmt in ("csv", "xlsx"):
+            async with await open_registry() as registry:
+                seconds, rows = await time_import(registry, import_rows, fmt)
+                print(f"{name:10} import {rows:,} rows ({fmt})            {seconds:7.1f} s")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=15, help="timed coverage runs per ledger")
+    parser.add_argument("--import-rows", type=int, default=100_000, help="rows in the import benchmark (0: skip)")
+    args = parser.parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}, {platform.system()} {platform.release()}")  # fmt: skip
+    with tempfile.TemporaryDirectory() as folder:
+        counter = iter(range(1_000_000))
+
+        async def sqlite() -> Registry:
+            return await Registry.open(f"sqlite:///{folder}/bench-{next(counter)}.db")
+
+        asyncio.run(bench_backend("SQLite", sqlite, args.runs, args.import_rows))
+    url = os.environ.get("ONEMATTER_TEST_DATABASE_URL")
+    if not url:
+        print("PostgreSQL: skipped (ONEMATTER_TEST_DATABASE_URL is not set)")
+        return 0
+    prefix = f"registry_bench_{uuid.uuid4().hex[:8]}_"
+    schemas: list[str] = []
+
+    async def postgres() -> Registry:
+        schemas.append(f"{prefix}{len(schemas)}")
+        return await Registry.open(url, schema=schemas[-1])
+
+    async def run_pg() -> None:
+        try:
+            await bench_backend("PostgreSQL", postgres, args.runs, args.import_rows)
+        finally:
+            async with await Registry.open(url, migrate=False) as registry, registry.engine.begin() as connection:
+                for schema in schemas:
+                    await connection.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+    asyncio.run(run_pg())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
