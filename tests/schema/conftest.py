@@ -21,8 +21,8 @@ import pytest
 
 from connectors.registry import available
 from connectors.settings import BreakerSettings, CacheSettings, ConnectorSettings, RetrySettings
-from fixtures.serve import RunningDepartments, start_departments
-from fixtures.world import DEPARTMENTS, World
+from fixtures.serve import RunningDepartments
+from fixtures.world import World
 from gateway.app import create_app
 from gateway.auth import authenticator_for
 from gateway.config import CacheBackendSettings, HubSettings, RegistrySettings, Settings
@@ -132,33 +132,11 @@ class Hub:
 HubFactory = Callable[..., Awaitable[Hub]]
 
 
-@pytest.fixture(scope="session")
-def world() -> World:
-    # TEMPORARY until tests/conftest.py provides the shared world.
-    from datetime import date
-
-    from fixtures.generate import build_world
-
-    return build_world(seed=2023, projects=200, as_of=date(2024, 6, 28))
-
-
 @pytest.fixture
 def demo_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     for values in DEMO_CREDENTIALS.values():
         for var, value in values.values():
             monkeypatch.setenv(var, value)
-
-
-@pytest.fixture
-async def departments(world: World) -> AsyncIterator[RunningDepartments]:
-    running = await start_departments(world)
-    try:
-        missing = sorted(set(DEPARTMENTS) - set(running.urls))
-        if missing:
-            pytest.skip(f"fixture systems not available yet: {', '.join(missing)}")
-        yield running
-    finally:
-        await running.stop()
 
 
 @pytest.fixture
