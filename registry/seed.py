@@ -18,11 +18,12 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectors.errors import HubError
 from registry import seed_data as data
+from registry.bulk import bulk_insert
 from registry.models import (
     LIFECYCLE,
     Account,
@@ -63,7 +64,6 @@ CATEGORY_CODES = {
     Category.PENALTY: "CF",
     Category.OTHER: "QT",
 }
-_CHUNK = 2000
 
 
 class SeedError(HubError):
@@ -294,9 +294,7 @@ def _row(
 
 
 async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert in chunks (executemany; the drivers batch them into multi-row INSERTs)."""
-    for start in range(0, len(rows), _CHUNK):
-        await session.execute(insert(table), list(rows[start : start + _CHUNK]))
+    await bulk_insert(session, table, rows)
 
 
 async def seed_reference(session: AsyncSession) -> tuple[int, int, int]:

@@ -198,6 +198,7 @@ def _sqlite_transactions(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA cache_size = -65536")  # 64 MiB: the coverage scan and bulk imports
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
