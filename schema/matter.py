@@ -25,6 +25,7 @@ from connectors.errors import ConnectorError, InvalidInput
 from connectors.records import HealthReport, Lifecycle, Stage
 from domain.identifiers import credit_code_problem, project_code_problem
 from schema.matter_index import MatterIndex, MatterQuery
+from schema.permissions import EnterpriseReaders, Guarded, MatterReaders, SourceReaders, requires
 from schema.types import (
     DEFAULT_PAGE,
     MAX_PAGE,
@@ -177,7 +178,10 @@ def _jsonable(value: Any) -> Any:
 
 @strawberry.type
 class Query:
-    @strawberry.field(description="A construction project's whole approval picture, by project code.")
+    @strawberry.field(
+        description="A construction project's whole approval picture, by project code.",
+        extensions=[*requires(MatterReaders), Guarded("project")],
+    )
     async def matter(
         self,
         info: Info,
@@ -185,7 +189,10 @@ class Query:
     ) -> Matter | None:
         return await load_matter(info, checked_project_code(project_code, argument="projectCode"))
 
-    @strawberry.field(description="Matters by filter, Relay-paged; filters read the matter index.")
+    @strawberry.field(
+        description="Matters by filter, Relay-paged; filters read the matter index.",
+        extensions=requires(MatterReaders),  # each caller's page holds only what it may read
+    )
     async def matters(
         self,
         info: Info,
@@ -196,7 +203,10 @@ class Query:
         query = filter.to_query(set(info.context.connectors)) if filter else MatterQuery()
         return await matter_connection(info, query, checked_first(first), after)
 
-    @strawberry.field(description="An enterprise by unified social credit code, with its projects.")
+    @strawberry.field(
+        description="An enterprise by unified social credit code, with its projects.",
+        extensions=[*requires(EnterpriseReaders), Guarded("enterprise")],
+    )
     async def enterprise(
         self,
         info: Info,
@@ -204,7 +214,10 @@ class Query:
     ) -> Enterprise | None:
         return await load_enterprise(info, checked_credit_code(credit_code, argument="creditCode"))
 
-    @strawberry.field(description="Each department system's health, latency, breaker and cache figures.")
+    @strawberry.field(
+        description="Each department system's health, latency, breaker and cache figures.",
+        extensions=requires(SourceReaders),
+    )
     async def sources(self, info: Info) -> list[SourceHealth]:
         connectors = info.context.connectors
         names = _ordered(connectors)

@@ -266,12 +266,29 @@ class Guarded(FieldExtension):
     def _apply(self, result: Any, info: Info[Any, Any]) -> Any:
         return guard(info, self.kind, result, key=self.key, log=self.log)
 
+    def _precheck(self, info: Info[Any, Any], kwargs: dict[str, Any]) -> None:
+        """Refuse before any department is called when the argument alone says no."""
+        principal = principal_of(info)
+        if self.kind == "project":
+            code = kwargs.get("project_code")
+            if isinstance(code, str) and not may_ask_for_project(principal, code):
+                raise Forbidden(_object_message(principal, "project", code))
+        else:
+            code = kwargs.get("credit_code")
+            if isinstance(code, str) and (
+                principal.role not in (Role.ENTERPRISE, Role.AGENT, Role.WINDOW_STAFF)
+                or (principal.role is Role.ENTERPRISE and code != principal.credit_code)
+            ):
+                raise Forbidden(_object_message(principal, "enterprise", code))
+
     def resolve(self, next_: Callable[..., Any], source: Any, info: Info[Any, Any], **kwargs: Any) -> Any:
+        self._precheck(info, kwargs)
         return self._apply(next_(source, info, **kwargs), info)
 
     async def resolve_async(
         self, next_: Callable[..., Any], source: Any, info: Info[Any, Any], **kwargs: Any
     ) -> Any:
+        self._precheck(info, kwargs)
         result = next_(source, info, **kwargs)
         if inspect.isawaitable(result):
             result = await result

@@ -36,6 +36,7 @@ from domain import rules
 from domain.handbook import BY_CODE, HANDBOOK, GuideEntry
 from schema.loaders import ViewResult
 from schema.matter_index import MatterIndex, MatterQuery, Page, decode_cursor, encode_cursor, page_of
+from schema.permissions import Masked, guard, visible
 
 # The records' own enums are the GraphQL enums: strawberry.enum registers them in place.
 for _enum, _description in (
@@ -66,8 +67,8 @@ DEPARTMENT_ORDER = ("planning", "civil_air_defence", "fire", "utilities", "real_
 
 @strawberry.type
 class Contact:
-    name: str
-    phone: str
+    name: str = strawberry.field(extensions=[Masked("staff_name")])
+    phone: str = strawberry.field(extensions=[Masked("phone")])
 
     @classmethod
     def of(cls, contact: records.Contact | None) -> Contact | None:
@@ -337,7 +338,7 @@ class Matter:
         from schema.matter import checked_project_code  # the edge checks live with the queries
 
         code = checked_project_code(representation.get("projectCode"), argument="projectCode")
-        return await load_matter(info, code)
+        return guard(info, "project", await load_matter(info, code))  # entities skip field rules
 
     @property
     def profile(self) -> ProjectProfile | None:
@@ -596,8 +597,9 @@ async def matter_connection(
     after_code = decode_cursor(after) if after is not None else None  # checked before any call
     index = MatterIndex.for_services(info.context.services)
     await index.ready()
-    page: Page = page_of(index.select(query), first, after_code)
-    matters = await load_matters(info, (e.profile for e in page.entries))
+    # Access rule before paging: projects the caller may not read are left out of the list.
+    page: Page = page_of(visible(info, "project", index.select(query)), first, after_code)
+    matters = guard(info, "project", await load_matters(info, (e.profile for e in page.entries)))
     edges = [MatterEdge(cursor=encode_cursor(m.project_code), node=m) for m in matters]
     status = index.status
     return MatterConnection(
@@ -640,7 +642,7 @@ class Enterprise:
         from schema.matter import checked_credit_code, load_enterprise
 
         code = checked_credit_code(representation.get("creditCode"), argument="creditCode")
-        return await load_enterprise(info, code)
+        return guard(info, "enterprise", await load_enterprise(info, code))  # entities skip field rules
 
     @strawberry.field(description="The enterprise's projects, Relay-style.")
     async def projects(
