@@ -63,9 +63,10 @@ class Settings(BaseModel):
     registry: RegistrySettings = RegistrySettings()
     cache: CacheBackendSettings = CacheBackendSettings()
     connectors: dict[str, ConnectorSettings] = Field(default_factory=dict)
-    # Sections owned by gateway/auth.py and gateway/limits.py; validated there.
+    # Sections owned by gateway/auth.py, gateway/security.py and gateway/logging.py; validated there.
     auth: dict[str, Any] = Field(default_factory=dict)
     limits: dict[str, Any] = Field(default_factory=dict)
+    ops: dict[str, Any] = Field(default_factory=dict)  # gateway/logging.py: logs, metrics, tracing
 
 
 class ConfigError(Exception):
