@@ -14,7 +14,7 @@ from typing import Any
 import strawberry
 from strawberry.tools import merge_types
 
-from schema.errors import HubErrors
+from schema.errors import HubErrors, HubSchema
 
 DOMAIN_MODULES = ("schema.matter", "schema.registry", "schema.audit")
 
@@ -35,6 +35,4 @@ def build_schema(extensions: Sequence[Any] = (), **kwargs: Any) -> strawberry.fe
     mutation = merge_types("Mutation", tuple(mutations)) if mutations else None
     # HubErrors first: every schema reports HubError extensions and masks the rest.
     kwargs.setdefault("federation_version", FEDERATION_VERSION)
-    return strawberry.federation.Schema(
-        query=query, mutation=mutation, extensions=[HubErrors, *extensions], **kwargs
-    )
+    return HubSchema(query=query, mutation=mutation, extensions=[HubErrors, *extensions], **kwargs)

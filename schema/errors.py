@@ -11,10 +11,16 @@ and pass through untouched.
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
+import strawberry
 from graphql.error import GraphQLError
 from strawberry.extensions import MaskErrors
 
 from connectors.errors import HubError
+
+log = logging.getLogger("onematter.graphql")
 
 INTERNAL_CODE = "INTERNAL_SERVER_ERROR"
 MASKED_MESSAGE = "Unexpected error."
@@ -60,3 +66,25 @@ class HubErrors(MaskErrors):
             if original is not None:
                 error.extensions = {**(error.extensions or {}), **original.extensions()}
         return processed
+
+
+class HubSchema(strawberry.federation.Schema):
+    """The federation schema, logging errors by kind.
+
+    A ``HubError`` is expected (bad input, a department's bad day, which the
+    call pipeline already logs): one line, no traceback, so a department outage
+    does not flood the log with one traceback per matter. Anything else is a
+    bug and keeps strawberry's full log entry.
+    """
+
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        unexpected = []
+        for error in errors:
+            original = hub_error(error)
+            if original is None:
+                unexpected.append(error)
+            else:
+                path = ".".join(str(p) for p in error.path or ())
+                log.info("%s at %s: %s", original.code, path or "-", original)
+        if unexpected:
+            super().process_errors(unexpected, execution_context)
