@@ -580,11 +580,31 @@ class MatterConnection:
     edges: list[MatterEdge]
     page_info: PageInfo
     total_count: int
-    index: MatterIndexStatus
+    _index: strawberry.Private[MatterIndexStatus]
+    _index_error: strawberry.Private[Exception | None] = None
 
     @strawberry.field
     def nodes(self) -> list[Matter]:
         return [edge.node for edge in self.edges]
+
+    @strawberry.field(
+        description="How fresh the filters are; null, with the directory's error, if it could not be built."
+    )
+    def index(self) -> MatterIndexStatus | None:
+        if self._index_error is not None:
+            raise self._index_error
+        return self._index
+
+
+def _index_status(index: MatterIndex) -> MatterIndexStatus:
+    status = index.status
+    return MatterIndexStatus(
+        built_at=status.built_at,
+        as_of=status.as_of,
+        refresh_seconds=status.refresh_s,
+        projects=status.projects,
+        stale_departments=sorted(status.stale_departments),
+    )
 
 
 MAX_PAGE = 100
@@ -596,12 +616,18 @@ async def matter_connection(
 ) -> MatterConnection:
     after_code = decode_cursor(after) if after is not None else None  # checked before any call
     index = MatterIndex.for_services(info.context.services)
-    await index.ready()
+    try:
+        await index.ready()
+    except ConnectorError as exc:
+        # Never built, and the directory is down: an empty page that says why, not a failed request.
+        empty = PageInfo(has_next_page=False, has_previous_page=False, start_cursor=None, end_cursor=None)
+        return MatterConnection(
+            edges=[], page_info=empty, total_count=0, _index=_index_status(index), _index_error=exc
+        )
     # Access rule before paging: projects the caller may not read are left out of the list.
     page: Page = page_of(visible(info, "project", index.select(query)), first, after_code)
     matters = guard(info, "project", await load_matters(info, (e.profile for e in page.entries)))
     edges = [MatterEdge(cursor=encode_cursor(m.project_code), node=m) for m in matters]
-    status = index.status
     return MatterConnection(
         edges=edges,
         page_info=PageInfo(
@@ -611,13 +637,7 @@ async def matter_connection(
             end_cursor=edges[-1].cursor if edges else None,
         ),
         total_count=page.total,
-        index=MatterIndexStatus(
-            built_at=status.built_at,
-            as_of=status.as_of,
-            refresh_seconds=status.refresh_s,
-            projects=status.projects,
-            stale_departments=sorted(status.stale_departments),
-        ),
+        _index=_index_status(index),
     )
 
 

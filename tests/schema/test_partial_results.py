@@ -199,3 +199,15 @@ async def test_the_index_keeps_profiles_when_the_directory_fails(hub: Hub, code:
     # The profile comes from the index's copy; planning's own part is still reported down.
     assert matter["name"] == world.projects[code].name
     assert_unavailable(body, "planning")
+
+
+async def test_a_list_with_the_directory_down_from_the_start(hub: Hub) -> None:
+    await hub.fault("planning", maintenance=True)  # the index cannot even be built
+    response = await hub.post(LIST)
+    assert response.status_code == 200
+    body = response.json()
+    matters = body["data"]["matters"]
+    assert matters["edges"] == [] and matters["totalCount"] == 0
+    assert matters["index"] is None
+    error = errors_by_path(body)[("matters", "index")]
+    assert error["extensions"] == {"code": "DEPARTMENT_UNAVAILABLE", "department": "planning", "retryable": True}
