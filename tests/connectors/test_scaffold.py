@@ -80,3 +80,11 @@ def test_the_skeleton_passes_its_contract_tests_as_written(tmp_path: Path) -> No
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "failed" not in result.stdout and " passed" in result.stdout
+
+
+def test_the_onematter_command_writes_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from gateway.cli import main
+
+    assert main(["connector", "new", "environment", "--output", str(tmp_path / "pkg")]) == 0
+    assert "wrote 7 files" in capsys.readouterr().out
+    assert (tmp_path / "pkg" / "tests" / "test_contract.py").exists()
