@@ -300,3 +300,29 @@ async def test_the_chain_on_postgresql() -> None:
         async with registry.engine.begin() as connection:
             await connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         await registry.close()
+
+
+def _access_log_diff(connection: Any) -> list[object]:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from registry.models import Base
+
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+
+    def table_of(op: Any) -> str | None:
+        if isinstance(op, list):
+            return str(op[0][2])
+        target = op[1]
+        if op[0] in ("add_column", "remove_column"):
+            return str(op[2])
+        return (
+            getattr(target, "name", None) if op[0].endswith("_table") else getattr(target.table, "name", None)
+        )
+
+    return [op for op in compare_metadata(context, Base.metadata) if table_of(op) == "access_log"]
+
+
+async def test_the_migration_makes_exactly_the_table(registry: Registry) -> None:
+    async with registry.engine.connect() as connection:
+        assert await connection.run_sync(_access_log_diff) == []
