@@ -428,9 +428,12 @@ class Ledger:
 
 
 def opening_rows(
-    new: NewItem, *, at: datetime, actor: str, key: str | None
+    new: NewItem, *, at: datetime, actor: str, key: str | None, source: str | None = None
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The item row and opening history rows for a new item (plain dicts, for bulk inserts)."""
+    """The item row and opening history rows for a new item (plain dicts, for bulk inserts).
+
+    ``source`` (say, the spreadsheet and row it came from) becomes the opening row's reason.
+    """
     department = new.department_code
     item = {
         "code": new.code,
@@ -462,6 +465,8 @@ def opening_rows(
         }
 
     opening = "新增赋权（动态调整）" if new.origin is Origin.ADDED else None
+    if source:
+        opening = f"{opening}；{source}" if opening else source
     history = [row("status", None, Status.DELEGATED.value, opening)]
     if department:
         history.append(row("department_code", None, department))

@@ -63,7 +63,9 @@ def database(backend: str, tmp_path: Path, prefix: str) -> tuple[str, str | None
 
 
 @pytest.fixture(params=BACKENDS)
-async def registry(request: pytest.FixtureRequest, tmp_path: Path, pg_schema_prefix: str) -> AsyncIterator[Registry]:
+async def registry(
+    request: pytest.FixtureRequest, tmp_path: Path, pg_schema_prefix: str
+) -> AsyncIterator[Registry]:
     """A freshly migrated, empty registry on each backend."""
     url, schema = database(request.param, tmp_path, pg_schema_prefix)
     opened = await Registry.open(url, schema=schema)

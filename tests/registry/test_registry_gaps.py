@@ -45,7 +45,9 @@ async def test_taken_over_items_without_an_active_account(seeded: Registry) -> N
 
 async def test_departments_without_any_account(seeded: Registry) -> None:
     async with seeded.write() as session:
-        await session.execute(insert(Department), [{"code": "TZJ", "name": "高新区投资促进局", "sort_order": 12}])
+        await session.execute(
+            insert(Department), [{"code": "TZJ", "name": "高新区投资促进局", "sort_order": 12}]
+        )
     coverage = await delegation_coverage(seeded)
     gaps = _of(coverage, GapKind.DEPARTMENT_WITHOUT_ACCOUNT)
     assert [(g.department_code, g.detail) for g in gaps] == [
@@ -117,7 +119,9 @@ async def test_histories_that_skip_a_step(seeded: Registry) -> None:
 async def test_status_changes_around_the_service_are_recorded_and_caught(seeded: Registry) -> None:
     async with seeded.write() as session:
         victim = await session.scalar(
-            select(DelegatedItem.code).where(DelegatedItem.status == Status.TAKEN_OVER).order_by(DelegatedItem.code)
+            select(DelegatedItem.code)
+            .where(DelegatedItem.status == Status.TAKEN_OVER)
+            .order_by(DelegatedItem.code)
         )
         await session.execute(
             update(DelegatedItem).where(DelegatedItem.code == victim).values(status=Status.ACCOUNT_ISSUED)

@@ -42,7 +42,9 @@ async def _history_count(registry: Registry) -> int:
 async def test_an_added_item_walks_the_whole_lifecycle(reference: Registry, ledger: Ledger) -> None:
     item = await ledger.add_item(NEW, idempotency_key="add-1", actor="李主任")
     assert (item.status, item.origin, item.department_code) == (Status.DELEGATED, Origin.ADDED, None)
-    await ledger.record_event(NEW.code, "ASSIGNED", department_code="JSJ", idempotency_key="k1", actor="李主任")
+    await ledger.record_event(
+        NEW.code, "ASSIGNED", department_code="JSJ", idempotency_key="k1", actor="李主任"
+    )
     await ledger.record_event(NEW.code, Status.ACCOUNT_REQUESTED, idempotency_key="k2")
     await ledger.assign_account(
         department_code="JSJ", system_code="GCJS", holder="周敏", role="经办人", idempotency_key="acc-1"
@@ -65,7 +67,9 @@ async def test_an_added_item_walks_the_whole_lifecycle(reference: Registry, ledg
     assert all(h.at.tzinfo is not None for h in history)
 
 
-async def test_a_skipped_step_is_refused_naming_the_transition_and_why(reference: Registry, ledger: Ledger) -> None:
+async def test_a_skipped_step_is_refused_naming_the_transition_and_why(
+    reference: Registry, ledger: Ledger
+) -> None:
     await ledger.add_item(NEW, idempotency_key="add")
     await ledger.record_event(NEW.code, "ASSIGNED", department_code="JSJ", idempotency_key="a")
     before = await _history_count(reference)
@@ -87,7 +91,9 @@ async def test_backwards_repeated_and_after_cancel_are_refused(reference: Regist
         await ledger.record_event(NEW.code, "ASSIGNED", idempotency_key="back")
     with pytest.raises(IllegalTransition, match="already ACCOUNT_REQUESTED"):
         await ledger.record_event(NEW.code, "ACCOUNT_REQUESTED", idempotency_key="again")
-    await ledger.cancel_item(NEW.code, reason="无实质内容", idempotency_key="c", cancelled_on=date(2023, 6, 1))
+    await ledger.cancel_item(
+        NEW.code, reason="无实质内容", idempotency_key="c", cancelled_on=date(2023, 6, 1)
+    )
     with pytest.raises(IllegalTransition, match=r"cancelled on 2023-06-01 \(无实质内容\)"):
         await ledger.record_event(NEW.code, "ACCOUNT_ISSUED", idempotency_key="d")
     with pytest.raises(IllegalTransition, match="CANCELLED → CANCELLED"):
@@ -147,7 +153,10 @@ async def test_a_retried_mutation_changes_nothing_twice(reference: Registry, led
 async def test_concurrent_retries_apply_once(reference: Registry, ledger: Ledger) -> None:
     await ledger.add_item(NEW, idempotency_key="add")
     results = await asyncio.gather(
-        *(ledger.record_event(NEW.code, "ASSIGNED", department_code="JSJ", idempotency_key="same") for _ in range(4))
+        *(
+            ledger.record_event(NEW.code, "ASSIGNED", department_code="JSJ", idempotency_key="same")
+            for _ in range(4)
+        )
     )
     assert {r.status for r in results} == {Status.ASSIGNED}
     history = await item_history(reference, NEW.code)
@@ -193,7 +202,9 @@ async def test_accounts_are_assigned_and_revoked_with_reasons(reference: Registr
         await ledger.assign_account(
             department_code="HBJ", system_code="PWXK", holder="赵静", role="审核人", idempotency_key="b"
         )
-    revoked = await ledger.revoke_account(account.id, reason="人员调岗", idempotency_key="c", revoked_on=date(2023, 5, 1))
+    revoked = await ledger.revoke_account(
+        account.id, reason="人员调岗", idempotency_key="c", revoked_on=date(2023, 5, 1)
+    )
     assert not revoked.active and revoked.revoke_reason == "人员调岗"
     with pytest.raises(IllegalTransition, match="already revoked on 2023-05-01"):
         await ledger.revoke_account(account.id, reason="again", idempotency_key="d")

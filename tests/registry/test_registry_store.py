@@ -75,8 +75,15 @@ async def test_the_migration_makes_exactly_the_models(registry: Registry) -> Non
 async def test_history_is_append_only(registry: Registry) -> None:
     async with registry.write() as session:
         session.add(
-            HistoryEntry(at=datetime.now(UTC), actor="t", entity="item", entity_key="X", field="note",
-                         old_value=None, new_value="v")
+            HistoryEntry(
+                at=datetime.now(UTC),
+                actor="t",
+                entity="item",
+                entity_key="X",
+                field="note",
+                old_value=None,
+                new_value="v",
+            )
         )
     for statement in ("UPDATE history SET actor = 'someone else'", "DELETE FROM history"):
         with pytest.raises(DBAPIError, match="append-only"):
@@ -90,6 +97,13 @@ async def test_status_history_takes_lifecycle_values_only(registry: Registry) ->
     with pytest.raises(IntegrityError):
         async with registry.write() as session:
             session.add(
-                HistoryEntry(at=datetime.now(UTC), actor="t", entity="item", entity_key="X", field="status",
-                             old_value="DELEGATED", new_value="DONE")
+                HistoryEntry(
+                    at=datetime.now(UTC),
+                    actor="t",
+                    entity="item",
+                    entity_key="X",
+                    field="status",
+                    old_value="DELEGATED",
+                    new_value="DONE",
+                )
             )

@@ -1,0 +1,1 @@
+"""``onematter registry ...`` commands: migrate, seed, import, export."""

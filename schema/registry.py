@@ -1,0 +1,524 @@
+"""The delegation ledger in GraphQL: coverage, items, accounts, departments, and the
+mutations that change the ledger.
+
+Resolvers are thin: they read ``info.context.registry`` and call ``registry.queries``,
+``registry.coverage`` or ``registry.service.Ledger``. Ledger errors reach the caller
+with ``extensions.code`` BAD_USER_INPUT, ILLEGAL_TRANSITION or NOT_FOUND. Every
+mutation takes an ``idempotencyKey``; the history records ``info.context.principal``'s
+subject as the actor ("system" without one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import Enum
+from typing import Any, TypeVar
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.types import Info
+
+from connectors.errors import HubError
+from registry import models, queries
+from registry.coverage import Coverage, Figures, GapKind, delegation_coverage
+from registry.service import SYSTEM_ACTOR, Ledger, NewItem
+from registry.store import Registry
+
+T = TypeVar("T")
+
+DelegationStatus = strawberry.enum(models.Status, name="DelegationStatus", description="Where an item stands")
+DelegationCategory = strawberry.enum(models.Category, name="DelegationCategory")
+DelegationMode = strawberry.enum(models.Mode, name="DelegationMode", description="直接赋权 or 委托")
+DelegationOrigin = strawberry.enum(models.Origin, name="DelegationOrigin")
+CoverageGapKind = strawberry.enum(GapKind, name="CoverageGapKind")
+
+
+@strawberry.enum(description="A step an item takes; cancelling is cancelDelegatedItem, with a reason")
+class DelegationEvent(Enum):
+    ASSIGNED = "ASSIGNED"
+    ACCOUNT_REQUESTED = "ACCOUNT_REQUESTED"
+    ACCOUNT_ISSUED = "ACCOUNT_ISSUED"
+    GUIDED = "GUIDED"
+    TAKEN_OVER = "TAKEN_OVER"
+
+
+# -- plumbing ----------------------------------------------------------------------------
+
+
+def _context_value(info: Info[Any, Any], name: str) -> Any:
+    context = info.context
+    return context.get(name) if isinstance(context, dict) else getattr(context, name, None)
+
+
+def registry_of(info: Info[Any, Any]) -> Registry:
+    registry = _context_value(info, "registry")
+    if registry is None:
+        raise GraphQLError("the registry is not available", extensions={"code": "REGISTRY_UNAVAILABLE"})
+    return registry  # type: ignore[no-any-return]
+
+
+def actor_of(info: Info[Any, Any]) -> str:
+    principal = _context_value(info, "principal")
+    subject = getattr(principal, "subject", None)
+    return subject if isinstance(subject, str) and subject else SYSTEM_ACTOR
+
+
+async def _reported(call: Awaitable[T]) -> T:
+    """Ledger errors as GraphQL errors carrying their extensions (and the original)."""
+    try:
+        return await call
+    except HubError as exc:
+        raise GraphQLError(str(exc), extensions=exc.extensions(), original_error=exc) from exc
+
+
+@dataclass(frozen=True, slots=True)
+class _References:
+    departments: dict[str, models.Department]
+    bureaus: dict[str, models.Bureau]
+    systems: dict[str, models.BusinessSystem]
+
+    @classmethod
+    async def load(cls, registry: Registry) -> _References:
+        return cls(
+            await queries.departments_by_code(registry),
+            await queries.bureaus_by_code(registry),
+            await queries.systems_by_code(registry),
+        )
+
+
+# -- types -------------------------------------------------------------------------------
+
+
+@strawberry.type(description="One of the zone's receiving departments (承接部门)")
+class ReceivingDepartment:
+    code: str
+    name: str
+
+    @classmethod
+    def of(cls, row: models.Department) -> ReceivingDepartment:
+        return cls(code=row.code, name=row.name)
+
+
+@strawberry.type(description="A city bureau that delegated powers (下放部门)")
+class SourceBureau:
+    code: str
+    name: str
+    short_name: str
+
+
+@strawberry.type(description="A bureau's business system (业务系统)")
+class BusinessSystem:
+    code: str
+    name: str
+    bureau_code: str
+
+
+@strawberry.type(description="One change to the ledger; the history is append-only")
+class LedgerHistoryEntry:
+    at: datetime
+    actor: str
+    field: str
+    old_value: str | None
+    new_value: str | None
+    reason: str | None
+
+    @classmethod
+    def of(cls, row: models.HistoryEntry) -> LedgerHistoryEntry:
+        return cls(
+            at=row.at,
+            actor=row.actor,
+            field=row.field,
+            old_value=row.old_value,
+            new_value=row.new_value,
+            reason=row.reason,
+        )
+
+
+@strawberry.type(description="A city-level power delegated to the zone (市级赋权事项)")
+class DelegatedItem:
+    code: str
+    name: str
+    category: DelegationCategory  # type: ignore[valid-type]
+    mode: DelegationMode  # type: ignore[valid-type]
+    origin: DelegationOrigin  # type: ignore[valid-type]
+    status: DelegationStatus  # type: ignore[valid-type]
+    source_bureau: SourceBureau
+    department: ReceivingDepartment | None
+    system: BusinessSystem
+    delegated_on: date
+    cancelled_on: date | None
+    cancel_reason: str | None
+    updated_at: datetime
+
+    @strawberry.field(description="The category as published: 行政许可, 行政确认, 行政处罚 or 其他")
+    def category_label(self) -> str:
+        return str(self.category.value)
+
+    @strawberry.field(description="Every change to this item, oldest first")
+    async def history(self, info: Info[Any, Any]) -> list[LedgerHistoryEntry]:
+        rows = await queries.item_history(registry_of(info), self.code)
+        return [LedgerHistoryEntry.of(r) for r in rows]
+
+    @classmethod
+    def of(cls, row: models.DelegatedItem, refs: _References) -> DelegatedItem:
+        bureau = refs.bureaus[row.source_bureau_code]
+        system = refs.systems[row.system_code]
+        department = refs.departments.get(row.department_code) if row.department_code else None
+        return cls(
+            code=row.code,
+            name=row.name,
+            category=row.category,
+            mode=row.mode,
+            origin=row.origin,
+            status=row.status,
+            source_bureau=SourceBureau(code=bureau.code, name=bureau.name, short_name=bureau.short_name),
+            department=ReceivingDepartment.of(department) if department else None,
+            system=BusinessSystem(code=system.code, name=system.name, bureau_code=system.bureau_code),
+            delegated_on=row.delegated_on,
+            cancelled_on=row.cancelled_on,
+            cancel_reason=row.cancel_reason,
+            updated_at=row.updated_at,
+        )
+
+
+@strawberry.type(description="An account a department holds on a business system")
+class BusinessSystemAccount:
+    id: int
+    department: ReceivingDepartment
+    system: BusinessSystem
+    holder: str
+    role: str
+    requested_on: date
+    issued_on: date | None
+    revoked_on: date | None
+    revoke_reason: str | None
+    active: bool
+
+    @classmethod
+    def of(cls, row: models.Account, refs: _References) -> BusinessSystemAccount:
+        system = refs.systems[row.system_code]
+        return cls(
+            id=row.id,
+            department=ReceivingDepartment.of(refs.departments[row.department_code]),
+            system=BusinessSystem(code=system.code, name=system.name, bureau_code=system.bureau_code),
+            holder=row.holder,
+            role=row.role,
+            requested_on=row.requested_on,
+            issued_on=row.issued_on,
+            revoked_on=row.revoked_on,
+            revoke_reason=row.revoke_reason,
+            active=row.active,
+        )
+
+
+@strawberry.type(description="Counts for the whole ledger, one department or one bureau")
+class DelegationFigures:
+    code: str
+    name: str
+    original: int = strawberry.field(description="in the first delegation list, cancelled ones included")
+    cancelled: int
+    added: int = strawberry.field(description="delegated later, in the dynamic adjustment")
+    in_force: int
+    taken_over: int
+    ratio: float | None = strawberry.field(description="takenOver / inForce; null when nothing is in force")
+    active_accounts: int
+
+    @classmethod
+    def of(cls, f: Figures) -> DelegationFigures:
+        return cls(
+            code=f.code,
+            name=f.name,
+            original=f.original,
+            cancelled=f.cancelled,
+            added=f.added,
+            in_force=f.in_force,
+            taken_over=f.taken_over,
+            ratio=f.ratio,
+            active_accounts=f.active_accounts,
+        )
+
+
+@strawberry.type
+class CoverageGap:
+    kind: CoverageGapKind  # type: ignore[valid-type]
+    detail: str
+    department_code: str | None
+    item_code: str | None
+    system_code: str | None
+
+
+@strawberry.type
+class CoverageGapCount:
+    kind: CoverageGapKind  # type: ignore[valid-type]
+    count: int
+
+
+@strawberry.type(description="The auditors' coverage figures (a gap list is cut at 500 per kind)")
+class DelegationCoverage:
+    original: int
+    cancelled: int
+    added: int
+    in_force: int
+    taken_over: int
+    ratio: float | None
+    departments: int = strawberry.field(description="departments with items in force")
+    unassigned: int = strawberry.field(description="items in force not yet assigned to a department")
+    active_accounts: int
+    by_department: list[DelegationFigures]
+    by_bureau: list[DelegationFigures]
+    gaps: list[CoverageGap]
+    gap_counts: list[CoverageGapCount]
+
+    @classmethod
+    def of(cls, c: Coverage) -> DelegationCoverage:
+        t = c.totals
+        return cls(
+            original=t.original,
+            cancelled=t.cancelled,
+            added=t.added,
+            in_force=t.in_force,
+            taken_over=t.taken_over,
+            ratio=t.ratio,
+            departments=c.departments,
+            unassigned=c.unassigned,
+            active_accounts=t.active_accounts,
+            by_department=[DelegationFigures.of(f) for f in c.by_department],
+            by_bureau=[DelegationFigures.of(f) for f in c.by_bureau],
+            gaps=[
+                CoverageGap(
+                    kind=g.kind,
+                    detail=g.detail,
+                    department_code=g.department_code,
+                    item_code=g.item_code,
+                    system_code=g.system_code,
+                )
+                for g in c.gaps
+            ],
+            gap_counts=[CoverageGapCount(kind=k, count=n) for k, n in c.gap_counts.items()],
+        )
+
+
+@strawberry.type(description="Relay page info (own name: schema.types defines the matters' PageInfo)")
+class LedgerPageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type
+class DelegatedItemEdge:
+    cursor: str
+    node: DelegatedItem
+
+
+@strawberry.type
+class DelegatedItemConnection:
+    edges: list[DelegatedItemEdge]
+    page_info: LedgerPageInfo
+    total_count: int
+
+
+@strawberry.input
+class DelegatedItemFilter:
+    department_code: str | None = None
+    bureau_code: str | None = None
+    system_code: str | None = None
+    status: DelegationStatus | None = None  # type: ignore[valid-type]
+    category: DelegationCategory | None = None  # type: ignore[valid-type]
+    origin: DelegationOrigin | None = None  # type: ignore[valid-type]
+    search: str | None = strawberry.field(default=None, description="part of the item's name or code")
+
+
+# -- query -------------------------------------------------------------------------------
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Coverage of the delegated powers: figures, by department and bureau, gaps")
+    async def delegation_coverage(self, info: Info[Any, Any]) -> DelegationCoverage:
+        return DelegationCoverage.of(await _reported(delegation_coverage(registry_of(info))))
+
+    @strawberry.field(description="Delegated items ordered by code, a page at a time")
+    async def delegated_items(
+        self,
+        info: Info[Any, Any],
+        filter: DelegatedItemFilter | None = None,
+        first: int = queries.PAGE_DEFAULT,
+        after: str | None = None,
+    ) -> DelegatedItemConnection:
+        registry = registry_of(info)
+        f = queries.ItemFilter(**vars(filter)) if filter else None
+        page = await _reported(queries.list_items(registry, f, first=first, after=after))
+        refs = await _References.load(registry)
+        edges = [
+            DelegatedItemEdge(cursor=queries.encode_cursor(i.code), node=DelegatedItem.of(i, refs))
+            for i in page.items
+        ]
+        return DelegatedItemConnection(
+            edges=edges,
+            page_info=LedgerPageInfo(
+                has_next_page=page.has_next,
+                has_previous_page=page.has_previous,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+            total_count=page.total,
+        )
+
+    @strawberry.field(description="One delegated item by its code (事项编码), with its history")
+    async def delegated_item(self, info: Info[Any, Any], code: str) -> DelegatedItem | None:
+        registry = registry_of(info)
+        row = await queries.get_item(registry, code)
+        return DelegatedItem.of(row, await _References.load(registry)) if row else None
+
+    @strawberry.field(description="Business-system accounts, of one department or all")
+    async def accounts(
+        self, info: Info[Any, Any], department_code: str | None = None
+    ) -> list[BusinessSystemAccount]:
+        registry = registry_of(info)
+        rows = await queries.list_accounts(registry, department_code)
+        refs = await _References.load(registry)
+        return [BusinessSystemAccount.of(r, refs) for r in rows]
+
+    @strawberry.field(description="The receiving departments")
+    async def departments(self, info: Info[Any, Any]) -> list[ReceivingDepartment]:
+        return [ReceivingDepartment.of(d) for d in await queries.list_departments(registry_of(info))]
+
+
+# -- mutation ----------------------------------------------------------------------------
+
+
+async def _item(
+    info: Info[Any, Any], change: Callable[[Ledger, str], Awaitable[models.DelegatedItem]]
+) -> DelegatedItem:
+    registry = registry_of(info)
+    row = await _reported(change(Ledger(registry), actor_of(info)))
+    return DelegatedItem.of(row, await _References.load(registry))
+
+
+async def _account(
+    info: Info[Any, Any], change: Callable[[Ledger, str], Awaitable[models.Account]]
+) -> BusinessSystemAccount:
+    registry = registry_of(info)
+    row = await _reported(change(Ledger(registry), actor_of(info)))
+    return BusinessSystemAccount.of(row, await _References.load(registry))
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Move an item one step on; ASSIGNED names the departmentCode")
+    async def record_delegation_event(
+        self,
+        info: Info[Any, Any],
+        item_code: str,
+        event: DelegationEvent,
+        idempotency_key: str,
+        department_code: str | None = None,
+        note: str | None = None,
+    ) -> DelegatedItem:
+        return await _item(
+            info,
+            lambda ledger, actor: ledger.record_event(
+                item_code,
+                event.value,
+                idempotency_key=idempotency_key,
+                actor=actor,
+                department_code=department_code,
+                note=note,
+            ),
+        )
+
+    @strawberry.mutation(description="Cancel an item (剥离/取消); the reason is required")
+    async def cancel_delegated_item(
+        self,
+        info: Info[Any, Any],
+        item_code: str,
+        reason: str,
+        idempotency_key: str,
+        cancelled_on: date | None = None,
+    ) -> DelegatedItem:
+        return await _item(
+            info,
+            lambda ledger, actor: ledger.cancel_item(
+                item_code,
+                reason=reason,
+                idempotency_key=idempotency_key,
+                actor=actor,
+                cancelled_on=cancelled_on,
+            ),
+        )
+
+    @strawberry.mutation(description="Enter a newly delegated item (ADDED in the dynamic adjustment)")
+    async def add_delegated_item(
+        self,
+        info: Info[Any, Any],
+        code: str,
+        name: str,
+        category: DelegationCategory,  # type: ignore[valid-type]
+        mode: DelegationMode,  # type: ignore[valid-type]
+        source_bureau_code: str,
+        system_code: str,
+        idempotency_key: str,
+        department_code: str | None = None,
+        delegated_on: date | None = None,
+        added: bool = True,
+    ) -> DelegatedItem:
+        new = NewItem(
+            code=code.strip(),
+            name=name.strip(),
+            category=category,
+            mode=mode,
+            source_bureau_code=source_bureau_code,
+            system_code=system_code,
+            department_code=department_code,
+            origin=models.Origin.ADDED if added else models.Origin.ORIGINAL,
+            delegated_on=delegated_on,
+        )
+        return await _item(
+            info, lambda ledger, actor: ledger.add_item(new, idempotency_key=idempotency_key, actor=actor)
+        )
+
+    @strawberry.mutation(description="Record an account a department holds on a business system")
+    async def assign_account(
+        self,
+        info: Info[Any, Any],
+        department_code: str,
+        system_code: str,
+        holder: str,
+        role: str,
+        idempotency_key: str,
+        requested_on: date | None = None,
+        issued_on: date | None = None,
+    ) -> BusinessSystemAccount:
+        return await _account(
+            info,
+            lambda ledger, actor: ledger.assign_account(
+                department_code=department_code,
+                system_code=system_code,
+                holder=holder,
+                role=role,
+                idempotency_key=idempotency_key,
+                actor=actor,
+                requested_on=requested_on,
+                issued_on=issued_on,
+            ),
+        )
+
+    @strawberry.mutation(description="Revoke an account, with the reason")
+    async def revoke_account(
+        self,
+        info: Info[Any, Any],
+        account_id: int,
+        reason: str,
+        idempotency_key: str,
+        revoked_on: date | None = None,
+    ) -> BusinessSystemAccount:
+        return await _account(
+            info,
+            lambda ledger, actor: ledger.revoke_account(
+                account_id, reason=reason, idempotency_key=idempotency_key, actor=actor, revoked_on=revoked_on
+            ),
+        )
