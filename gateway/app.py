@@ -6,8 +6,9 @@ shutdown. ``create_app_from_env()`` is the factory uvicorn workers import when
 ``onematter serve --workers N`` runs more than one process.
 
 Routes: ``/graphql`` (GraphQL over HTTP, GraphiQL for browsers), ``/static``
-(GraphiQL's own assets), ``/healthz`` (the process is up). Domain logic lives in
-schema/ and connectors/, never here.
+(GraphiQL's own assets), ``/healthz`` and ``/livez`` (the process is up),
+``/readyz`` (registry and cache reachable), ``/metrics`` (Prometheus). Domain
+logic lives in schema/ and connectors/, never here.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from gateway import security
+from gateway import health, metrics, security
 from gateway.auth import authenticator_for
 from gateway.config import Settings, load_settings
+from gateway.logging import RequestIdMiddleware, ops_settings
 from gateway.principal import Role
 from gateway.services import Services
 from gateway.view import GraphQLView
@@ -51,18 +53,25 @@ def create_app(
         schema: a Strawberry schema to serve instead of ``schema.build_schema()`` (tests).
         graphiql: serve GraphiQL to browsers at /graphql.
     """
+    ops = ops_settings(settings)
     if schema is None:
+        from gateway.tracing import tracing_extensions
         from schema import build_schema
 
-        schema = build_schema(extensions=security.extensions(settings))
+        ops_extensions = [metrics.OperationLabel] if ops.metrics else []
+        schema = build_schema(
+            extensions=[*security.extensions(settings), *ops_extensions, *tracing_extensions(ops)]
+        )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if services is not None:
             app.state.services = services
+            metrics.instrument(services)
             yield
             return
         app.state.services = await Services.open(settings)
+        metrics.instrument(app.state.services)
         try:
             yield
         finally:
@@ -71,7 +80,12 @@ def create_app(
     # Security (gateway/security.py): headers, CORS, body limits, authentication, rate
     # limits and deadlines as middleware; depth/cost limits, masking and the access
     # log as schema extensions (only on the hub's own schema, not a test schema).
-    middleware: Sequence[Middleware] = security.middleware(settings)
+    middleware: Sequence[Middleware] = [
+        # Outermost: the request id is fixed (and logged) before anything else runs.
+        Middleware(RequestIdMiddleware, access=ops.access_log),
+        *([Middleware(metrics.MetricsMiddleware)] if ops.metrics else []),
+        *security.middleware(settings),
+    ]
     app = Starlette(
         routes=[
             Route(
@@ -81,6 +95,9 @@ def create_app(
             ),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
             Route("/healthz", _healthz, methods=["GET"]),
+            Route("/livez", health.livez, methods=["GET"]),
+            Route("/readyz", health.readyz, methods=["GET"]),
+            *([Route("/metrics", metrics.endpoint, methods=["GET"])] if ops.metrics else []),
             Route("/", _root, methods=["GET"]),
         ],
         middleware=list(middleware),

@@ -41,10 +41,13 @@ def run(args: argparse.Namespace) -> int:
     from gateway import embedded
     from gateway.app import CONFIG_ENV, create_app
     from gateway.config import load_settings
+    from gateway.logging import logging_config, ops_settings
+    from gateway.metrics import prepare_workers
 
     config_path = args.config.resolve() if args.config else None
     try:
         settings = load_settings(config_path)
+        ops = ops_settings(settings)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -76,11 +79,18 @@ def run(args: argparse.Namespace) -> int:
             "log_level": args.log_level,
             "proxy_headers": False,
             "server_header": False,
+            # JSON lines with the request id (gateway/logging.py), which also writes the access log.
+            "log_config": logging_config(args.log_level, ops.log_format),
+            "access_log": False,
         }
         if workers > 1:
             if config_path is not None:
                 os.environ[CONFIG_ENV] = str(config_path)
-            uvicorn.run("gateway.app:create_app_from_env", factory=True, workers=workers, **common)
+            cleanup = prepare_workers(workers)  # one /metrics for all workers
+            try:
+                uvicorn.run("gateway.app:create_app_from_env", factory=True, workers=workers, **common)
+            finally:
+                cleanup()
         else:
             uvicorn.run(create_app(settings), **common)
     finally:
