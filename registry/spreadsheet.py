@@ -26,6 +26,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -89,6 +90,8 @@ class RowError:
     message: str
 
     def __str__(self) -> str:
+        if self.row == 0:  # the file as a whole
+            return self.message
         where = f"row {self.row}" + (f", {self.column}" if self.column else "")
         return f"{where}: {self.message}"
 
@@ -100,7 +103,11 @@ class ImportRejected(HubError):
 
     def __init__(self, errors: Sequence[RowError]) -> None:
         rows = len({e.row for e in errors})
-        super().__init__(f"{rows} row{'s' if rows != 1 else ''} with errors; nothing was imported")
+        if len(errors) == 1 and errors[0].column is None:  # the file or its header, not a row
+            message = f"{errors[0]}; nothing was imported"
+        else:
+            message = f"{rows} row{'s' if rows != 1 else ''} with errors; nothing was imported"
+        super().__init__(message)
         self.errors = list(errors)
 
 
@@ -367,7 +374,7 @@ async def import_items(
         sheet = read_sheet(path, progress)
     except OSError as exc:
         raise ImportRejected([RowError(0, None, f"cannot read {path.name}: {exc.strerror}")]) from exc
-    except (ValueError, KeyError) as exc:  # openpyxl on a file that is not a workbook
+    except (ValueError, KeyError, zipfile.BadZipFile, csv.Error) as exc:  # not a workbook / not CSV
         raise ImportRejected([RowError(0, None, f"{path.name} is not a readable spreadsheet")]) from exc
     async with registry.write() as session:
         lookups = await _lookups(session)
@@ -390,7 +397,7 @@ async def import_items(
         if errors:
             raise ImportRejected(errors)
         if dry_run or not new:
-            return ImportResult(len(sheet.rows), 0 if dry_run else len(new), unchanged)
+            return ImportResult(len(sheet.rows), len(new), unchanged)
         at = clock()
         items: list[dict[str, Any]] = []
         history: list[dict[str, Any]] = []

@@ -59,9 +59,15 @@ async def test_departments_without_any_account(seeded: Registry) -> None:
 async def test_cancelled_items_still_holding_accounts(seeded: Registry) -> None:
     ledger = Ledger(seeded)
     new = NewItem(
-        code="430400-XK-SWLJ-901", name="营业性演出审批（涉外）", category=Category.LICENSING, mode=Mode.DIRECT,
-        source_bureau_code="SWLJ", system_code="WLSC", department_code="SYJ", origin=Origin.ADDED,
-    )  # fmt: skip
+        code="430400-XK-SWLJ-901",
+        name="营业性演出审批（涉外）",
+        category=Category.LICENSING,
+        mode=Mode.DIRECT,
+        source_bureau_code="SWLJ",
+        system_code="WLSC",
+        department_code="SYJ",
+        origin=Origin.ADDED,
+    )
     await ledger.add_item(new, idempotency_key="add")
     await ledger.record_event(new.code, "ACCOUNT_REQUESTED", idempotency_key="r")
     coverage = await delegation_coverage(seeded)
@@ -71,9 +77,15 @@ async def test_cancelled_items_still_holding_accounts(seeded: Registry) -> None:
     assert coverage.gap_counts[GapKind.CANCELLED_HOLDING_ACCOUNT] == 0
     # On a system the department uses for nothing else, the account outlives its purpose.
     other = NewItem(
-        code="430400-XK-SSWJ-901", name="对外劳务合作经营资格核准", category=Category.LICENSING, mode=Mode.DIRECT,
-        source_bureau_code="SSWJ", system_code="SWBA", department_code="JFJ", origin=Origin.ADDED,
-    )  # fmt: skip
+        code="430400-XK-SSWJ-901",
+        name="对外劳务合作经营资格核准",
+        category=Category.LICENSING,
+        mode=Mode.DIRECT,
+        source_bureau_code="SSWJ",
+        system_code="SWBA",
+        department_code="JFJ",
+        origin=Origin.ADDED,
+    )
     await ledger.add_item(other, idempotency_key="add-2")
     account = await ledger.assign_account(
         department_code="JFJ", system_code="SWBA", holder="钱伟", role="经办人", idempotency_key="acc"
@@ -94,20 +106,36 @@ async def test_histories_that_skip_a_step(seeded: Registry) -> None:
         await session.execute(
             insert(HistoryEntry),
             [
-                {"at": at, "actor": "legacy", "entity": "item", "entity_key": "LEGACY-1", "field": "status",
-                 "old_value": old, "new_value": new}
+                {
+                    "at": at,
+                    "actor": "legacy",
+                    "entity": "item",
+                    "entity_key": "LEGACY-1",
+                    "field": "status",
+                    "old_value": old,
+                    "new_value": new,
+                }
                 for old, new in rows
             ],
-        )  # fmt: skip
+        )
         await session.execute(
             insert(DelegatedItem),
             [
-                {"code": "LEGACY-1", "name": "旧台账事项", "category": Category.OTHER, "mode": Mode.DIRECT,
-                 "origin": Origin.ORIGINAL, "status": Status.GUIDED, "source_bureau_code": "SFGW",
-                 "department_code": "JFJ", "system_code": "TZSP", "delegated_on": date(2021, 6, 30),
-                 "updated_at": at},
+                {
+                    "code": "LEGACY-1",
+                    "name": "旧台账事项",
+                    "category": Category.OTHER,
+                    "mode": Mode.DIRECT,
+                    "origin": Origin.ORIGINAL,
+                    "status": Status.GUIDED,
+                    "source_bureau_code": "SFGW",
+                    "department_code": "JFJ",
+                    "system_code": "TZSP",
+                    "delegated_on": date(2021, 6, 30),
+                    "updated_at": at,
+                },
             ],
-        )  # fmt: skip
+        )
     coverage = await delegation_coverage(seeded)
     gaps = _of(coverage, GapKind.HISTORY_SKIPS_STEP)
     assert [(g.item_code, g.detail) for g in gaps] == [
@@ -130,17 +158,28 @@ async def test_status_changes_around_the_service_are_recorded_and_caught(seeded:
         await session.execute(
             insert(DelegatedItem),
             [
-                {"code": "BARE-1", "name": "无记录事项", "category": Category.OTHER, "mode": Mode.DIRECT,
-                 "origin": Origin.ORIGINAL, "status": Status.TAKEN_OVER, "source_bureau_code": "SFGW",
-                 "department_code": "JFJ", "system_code": "TZSP", "delegated_on": date(2021, 6, 30),
-                 "updated_at": datetime(2022, 1, 5, tzinfo=UTC)},
+                {
+                    "code": "BARE-1",
+                    "name": "无记录事项",
+                    "category": Category.OTHER,
+                    "mode": Mode.DIRECT,
+                    "origin": Origin.ORIGINAL,
+                    "status": Status.TAKEN_OVER,
+                    "source_bureau_code": "SFGW",
+                    "department_code": "JFJ",
+                    "system_code": "TZSP",
+                    "delegated_on": date(2021, 6, 30),
+                    "updated_at": datetime(2022, 1, 5, tzinfo=UTC),
+                },
             ],
-        )  # fmt: skip
+        )
     assert victim is not None
     recorded = await item_history(seeded, victim)
     assert (recorded[-1].actor, recorded[-1].old_value, recorded[-1].new_value) == (
-        "database", "TAKEN_OVER", "ACCOUNT_ISSUED"
-    )  # fmt: skip
+        "database",
+        "TAKEN_OVER",
+        "ACCOUNT_ISSUED",
+    )
     assert recorded[-1].at.tzinfo is not None
     gaps = _of(await delegation_coverage(seeded), GapKind.HISTORY_SKIPS_STEP)
     assert [(g.item_code, g.detail) for g in gaps] == [

@@ -119,7 +119,9 @@ async def test_accounts_and_departments(seeded: Registry) -> None:
     result = await run(
         seeded,
         """{ departments { code name }
-             accounts(departmentCode: "SPJ") { id holder role active department { code } system { code } } }""",
+             accounts(departmentCode: "SPJ") {
+               id holder role active department { code } system { code }
+             } }""",
     )
     assert result.errors is None
     assert len(result.data["departments"]) == 12
@@ -198,7 +200,8 @@ async def test_a_retried_mutation_answers_the_same_and_changes_nothing(seeded: R
 
 ASSIGN = """
 mutation($key: String!) {
-  assignAccount(departmentCode: "RSJ", systemCode: "RSYT", holder: "陈静", role: "审核人", idempotencyKey: $key) {
+  assignAccount(departmentCode: "RSJ", systemCode: "RSYT", holder: "陈静", role: "审核人",
+                idempotencyKey: $key) {
     id active holder
   }
 }

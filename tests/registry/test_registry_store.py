@@ -46,8 +46,15 @@ async def test_open_migrates_to_head_and_again_is_a_no_op(registry: Registry) ->
     assert await registry.migrate() == head_revision()
 
 
-LEDGER_TABLES = {"department", "bureau", "business_system", "delegated_item", "account", "history",
-                 "idempotency_key"}  # fmt: skip
+LEDGER_TABLES = {
+    "department",
+    "bureau",
+    "business_system",
+    "delegated_item",
+    "account",
+    "history",
+    "idempotency_key",
+}
 
 
 def _table_of(op: object) -> str | None:

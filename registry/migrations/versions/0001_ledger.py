@@ -258,7 +258,8 @@ def _status_always_recorded() -> None:
         WHEN NEW.status IS NOT OLD.status AND {latest} IS NOT NEW.status
         BEGIN
             INSERT INTO history {columns}
-            VALUES (datetime('now'), 'database', 'item', NEW.code, 'status', OLD.status, NEW.status, {_OUTSIDE});
+            VALUES (datetime('now'), 'database', 'item', NEW.code, 'status', OLD.status, NEW.status,
+                    {_OUTSIDE});
         END
         """
     )
