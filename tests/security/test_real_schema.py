@@ -20,9 +20,13 @@ from tests.schema import conftest as harness
 from tests.schema.conftest import Hub, HubFactory
 
 # The schema tests' harness, reused: the real app over the five loopback departments.
-demo_credentials = harness.demo_credentials
-domain_modules = harness.domain_modules
-make_hub = harness.make_hub
+# (The harness's fixtures, whichever it currently has, become this module's.)
+for _name, _value in vars(harness).items():
+    if (
+        getattr(_value, "_fixture_function_marker", None)
+        or type(_value).__name__ == "FixtureFunctionDefinition"
+    ):
+        globals()[_name] = _value
 
 
 @pytest.fixture
