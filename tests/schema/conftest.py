@@ -140,23 +140,11 @@ def demo_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def domain_modules(monkeypatch: pytest.MonkeyPatch) -> None:
-    # TEMPORARY while other schema modules are being written: serve those that exist.
-    import importlib.util
-
-    import schema
-
-    present = tuple(m for m in schema.DOMAIN_MODULES if importlib.util.find_spec(m) is not None)
-    monkeypatch.setattr(schema, "DOMAIN_MODULES", present)
-
-
-@pytest.fixture
 async def make_hub(
     world: World,
     departments: RunningDepartments,
     tmp_path: Path,
     demo_credentials: None,
-    domain_modules: None,
 ) -> AsyncIterator[HubFactory]:
     """``await make_hub(**hub_settings options)``: the app over the running departments."""
     stack = AsyncExitStack()

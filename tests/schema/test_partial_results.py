@@ -210,4 +210,8 @@ async def test_a_list_with_the_directory_down_from_the_start(hub: Hub) -> None:
     assert matters["edges"] == [] and matters["totalCount"] == 0
     assert matters["index"] is None
     error = errors_by_path(body)[("matters", "index")]
-    assert error["extensions"] == {"code": "DEPARTMENT_UNAVAILABLE", "department": "planning", "retryable": True}
+    assert error["extensions"] == {
+        "code": "DEPARTMENT_UNAVAILABLE",
+        "department": "planning",
+        "retryable": True,
+    }
