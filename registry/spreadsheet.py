@@ -37,6 +37,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectors.errors import HubError
+from registry import xlsx
 from registry.bulk import bulk_insert
 from registry.coverage import Coverage
 from registry.models import (
@@ -147,13 +148,7 @@ def _normal_header(value: Any) -> str:
 def _read_raw(path: Path) -> Iterator[tuple[Any, ...]]:
     suffix = path.suffix.lower()
     if suffix in (".xlsx", ".xlsm"):
-        from openpyxl import load_workbook
-
-        workbook = load_workbook(path, read_only=True, data_only=True)
-        try:
-            yield from workbook.worksheets[0].iter_rows(values_only=True)
-        finally:
-            workbook.close()
+        yield from xlsx.read_rows(path)
     elif suffix == ".csv":
         data = path.read_bytes()
         try:
@@ -248,6 +243,8 @@ def _parse_date(value: Any) -> date | None:
         return value.date()
     if isinstance(value, date):
         return value
+    if isinstance(value, int | float) and not isinstance(value, bool) and 1 <= value < 2_958_466:
+        return xlsx.excel_date(value)  # a date cell: Excel keeps the serial day number
     text = _cell_text(value)
     match = re.fullmatch(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?", text)
     if not match:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
-from openpyxl import load_workbook
+from openpyxl import Workbook, load_workbook
 from registry_lists import delegation_list, write_list  # type: ignore[import-not-found]
 from sqlalchemy import func, select
 
@@ -181,3 +182,37 @@ async def test_the_coverage_report_as_xlsx_and_csv(seeded: Registry) -> None:
     assert table[0][:3] == ["分组", "编码", "名称"]
     assert table[1] == ["合计", "", "合计", "346", "12", "12", "346", "346", "100.00%", "29"]
     assert sum(1 for r in table if r[0] == "承接部门") == 12
+
+
+@pytest.mark.parametrize(("suffix", "written"), [(".xlsx", datetime(2022, 6, 20)), (".csv", "2022年6月20日")])
+async def test_delegation_dates_as_excel_dates_or_chinese_text(
+    reference: Registry, tmp_path: Path, suffix: str, written: object
+) -> None:
+    rows = [[*row, written] for row in delegation_list(3)]
+    path = tmp_path / f"dated{suffix}"
+    header = [
+        "序号",
+        "事项编码",
+        "事项名称",
+        "事项类别",
+        "赋权方式",
+        "下放部门",
+        "业务系统",
+        "实施主体/承接部门",
+        "调整类型",
+        "赋权日期",
+    ]
+    if suffix == ".xlsx":
+        workbook = Workbook()
+        workbook.active.append(header)
+        workbook.active.append([])  # a blank row Excel leaves out of the file
+        for row in rows:
+            workbook.active.append(row)
+        workbook.save(path)
+    else:
+        with path.open("w", encoding="utf-8-sig", newline="") as stream:
+            csv.writer(stream).writerows([header, *rows])
+    assert (await import_items(reference, path)).added == 3
+    async with reference.sessionmaker() as session:
+        dates = set(await session.scalars(select(DelegatedItem.delegated_on)))
+    assert dates == {date(2022, 6, 20)}
