@@ -36,6 +36,7 @@ from schema.types import (
     SourceHealth,
     _ordered,
     approval_guide,
+    field,
     load_matter,
     matter_connection,
 )
@@ -178,7 +179,7 @@ def _jsonable(value: Any) -> Any:
 
 @strawberry.type
 class Query:
-    @strawberry.field(
+    @field(
         description="A construction project's whole approval picture, by project code.",
         extensions=[*requires(MatterReaders), Guarded("project")],
     )
@@ -189,7 +190,7 @@ class Query:
     ) -> Matter | None:
         return await load_matter(info, checked_project_code(project_code, argument="projectCode"))
 
-    @strawberry.field(
+    @field(
         description="Matters by filter, Relay-paged; filters read the matter index.",
         extensions=requires(MatterReaders),  # each caller's page holds only what it may read
     )
@@ -203,7 +204,7 @@ class Query:
         query = filter.to_query(set(info.context.connectors)) if filter else MatterQuery()
         return await matter_connection(info, query, checked_first(first), after)
 
-    @strawberry.field(
+    @field(
         description="An enterprise by unified social credit code, with its projects.",
         extensions=[*requires(EnterpriseReaders), Guarded("enterprise")],
     )
@@ -214,7 +215,7 @@ class Query:
     ) -> Enterprise | None:
         return await load_enterprise(info, checked_credit_code(credit_code, argument="creditCode"))
 
-    @strawberry.field(
+    @field(
         description="Each department system's health, latency, breaker and cache figures.",
         extensions=requires(SourceReaders),
     )
@@ -223,6 +224,6 @@ class Query:
         names = _ordered(connectors)
         return list(await asyncio.gather(*(_source_health(n, connectors[n]) for n in names)))
 
-    @strawberry.field(description="The zone's advance-notice handbook: 14 construction approvals.")
+    @field(description="The zone's advance-notice handbook: 14 construction approvals.")
     def approval_guide(self) -> list[ApprovalGuideEntry]:
         return approval_guide()

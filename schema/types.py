@@ -10,10 +10,10 @@ department feeds, with a GraphQL error carrying its extensions.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar, cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -60,6 +60,14 @@ class SourceStatus(StrEnum):
 
 # Departments in the order a matter lists them.
 DEPARTMENT_ORDER = ("planning", "civil_air_defence", "fire", "utilities", "real_estate")
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def field(**options: Any) -> Callable[[F], F]:
+    """``strawberry.field(...)`` as a decorator mypy can see through (its keyword form is typed Any)."""
+    return cast("Callable[[F], F]", strawberry.field(**options))
 
 
 # -- leaf types -------------------------------------------------------------------
@@ -338,7 +346,8 @@ class Matter:
         from schema.matter import checked_project_code  # the edge checks live with the queries
 
         code = checked_project_code(representation.get("projectCode"), argument="projectCode")
-        return guard(info, "project", await load_matter(info, code))  # entities skip field rules
+        matter: Matter | None = guard(info, "project", await load_matter(info, code))
+        return matter  # entities skip field rules: guard applies them here
 
     @property
     def profile(self) -> ProjectProfile | None:
@@ -381,17 +390,15 @@ class Matter:
     def site(self) -> str | None:
         return self._known_profile().site
 
-    @strawberry.field(description="宗地代码 shared by planning and registration.")
+    @field(description="宗地代码 shared by planning and registration.")
     def parcel_code(self) -> str | None:
         return self._known_profile().parcel_code
 
-    @strawberry.field(description="专职管家, if the project has one.")
+    @field(description="专职管家, if the project has one.")
     def agent(self) -> Contact | None:
         return Contact.of(self._known_profile().agent)
 
-    @strawberry.field(
-        description="Null, with the department's error, when a failed department could change it."
-    )
+    @field(description="Null, with the department's error, when a failed department could change it.")
     def stage(self) -> Stage | None:
         stage = rules.derive_stage(self._views())
         if stage is not Stage.COMPLETION_ACCEPTANCE:
@@ -401,12 +408,12 @@ class Matter:
                     raise part
         return stage
 
-    @strawberry.field(description="Every item of the departments that answered; see sources for the rest.")
+    @field(description="Every item of the departments that answered; see sources for the rest.")
     def items(self) -> list[ApprovalItem]:
         views = self._views()
         return [ApprovalItem.of(item, self._as_of) for name in _ordered(views) for item in views[name].items]
 
-    @strawberry.field(description="Planning's items; null with an error when planning failed.")
+    @field(description="Planning's items; null with an error when planning failed.")
     def planning(self) -> DepartmentItems | None:
         view = self._part("planning")
         items = view.items if view else ()
@@ -424,19 +431,17 @@ class Matter:
         path = view.fire_path if view else None
         return FirePath(path=path.path, spot_check_drawn=path.spot_check_drawn) if path else None
 
-    @strawberry.field(
-        description="The four joint-connection tickets; null with an error when utilities failed."
-    )
+    @field(description="The four joint-connection tickets; null with an error when utilities failed.")
     def utilities(self) -> list[UtilityTicket] | None:
         view = self._part("utilities")
         return [UtilityTicket.of(t) for t in view.utilities] if view else []
 
-    @strawberry.field(description="Registrations by unit; null with an error when registration failed.")
+    @field(description="Registrations by unit; null with an error when registration failed.")
     def real_estate(self) -> list[Registration] | None:
         view = self._part("real_estate")
         return [Registration.of(r) for r in view.registrations] if view else []
 
-    @strawberry.field(description="Per phase: eligible, or the prerequisites missing by name.")
+    @field(description="Per phase: eligible, or the prerequisites missing by name.")
     def phased_permit(self) -> PhasedPermit | None:
         profile = self._known_profile()
         # The answer is only right when every department holding a prerequisite answered.
@@ -444,14 +449,14 @@ class Matter:
             self._part(name)
         return PhasedPermit.of(rules.phased_permit(profile, self._views()))
 
-    @strawberry.field(description="From the departments that answered (see sources).")
+    @field(description="From the departments that answered (see sources).")
     def blockers(self) -> list[Blocker] | None:
         found = rules.blockers(self._known_profile(), self._views(), self._as_of)
         return [
             Blocker(department=b.department, kind=b.kind, reason=b.reason, message=b.message) for b in found
         ]
 
-    @strawberry.field(description="What to bring next, from the handbook and the departments that answered.")
+    @field(description="What to bring next, from the handbook and the departments that answered.")
     def next_steps(self) -> list[NextStep] | None:
         found = rules.next_steps(self._known_profile(), self._views(), self._as_of)
         return [
@@ -465,7 +470,7 @@ class Matter:
             for s in found
         ]
 
-    @strawberry.field(description="Per department: OK, STALE or UNAVAILABLE, fetched-at and latency.")
+    @field(description="Per department: OK, STALE or UNAVAILABLE, fetched-at and latency.")
     def sources(self) -> list[MatterSource]:
         return [_source(name, self._parts[name]) for name in _ordered(self._parts)]
 
@@ -587,7 +592,7 @@ class MatterConnection:
     def nodes(self) -> list[Matter]:
         return [edge.node for edge in self.edges]
 
-    @strawberry.field(
+    @field(
         description="How fresh the filters are; null, with the directory's error, if it could not be built."
     )
     def index(self) -> MatterIndexStatus | None:
@@ -662,9 +667,10 @@ class Enterprise:
         from schema.matter import checked_credit_code, load_enterprise
 
         code = checked_credit_code(representation.get("creditCode"), argument="creditCode")
-        return guard(info, "enterprise", await load_enterprise(info, code))  # entities skip field rules
+        enterprise: Enterprise | None = guard(info, "enterprise", await load_enterprise(info, code))
+        return enterprise  # entities skip field rules: guard applies them here
 
-    @strawberry.field(description="The enterprise's projects, Relay-style.")
+    @field(description="The enterprise's projects, Relay-style.")
     async def projects(
         self,
         info: Info,
