@@ -191,7 +191,11 @@ class Query:
         return await load_matter(info, checked_project_code(project_code, argument="projectCode"))
 
     @field(
-        description="Matters by filter, Relay-paged; filters read the matter index.",
+        description=(
+            "Matters by filter, Relay-paged, sorted by project code. Filters read the hub's matter "
+            "index, rebuilt every hub.index_refresh_s seconds (60 by default; see index.builtAt); "
+            "the matters on the page are loaded fresh, one batch call per department."
+        ),
         extensions=requires(MatterReaders),  # each caller's page holds only what it may read
     )
     async def matters(

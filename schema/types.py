@@ -569,7 +569,12 @@ class MatterEdge:
     node: Matter
 
 
-@strawberry.type(description="How fresh the index behind list filters is.")
+@strawberry.type(
+    description=(
+        "How fresh the index behind list filters is: rebuilt every refreshSeconds, so a filter "
+        "may be that old (plus the connectors' cache TTL); the listed matters themselves are fresh."
+    )
+)
 class MatterIndexStatus:
     built_at: datetime | None
     as_of: date | None
