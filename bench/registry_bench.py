@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from registry import seed_data
 from registry.coverage import delegation_coverage
-from registry.models import LIFECYCLE, Account, DelegatedItem, HistoryEntry, Origin, Status
+from registry.models import LIFECYCLE, Account, DelegatedItem, HistoryEntry, Origin, Status, table_of
 from registry.seed import DELEGATED_ON, _row, at, insert_rows, seed, seed_reference
 from registry.spreadsheet import import_items, write_xlsx
 from registry.store import Registry
@@ -136,9 +136,9 @@ async def _load(registry: Registry, n: int) -> None:
     items, accounts, history = synthetic_ledger(n)
     async with registry.write() as session:
         await seed_reference(session)
-        await insert_rows(session, HistoryEntry.__table__, history)
-        await insert_rows(session, DelegatedItem.__table__, items)
-        await insert_rows(session, Account.__table__, accounts)
+        await insert_rows(session, table_of(HistoryEntry), history)
+        await insert_rows(session, table_of(DelegatedItem), items)
+        await insert_rows(session, table_of(Account), accounts)
     if registry.dialect == "postgresql":
         # What autovacuum does soon after a bulk load: statistics and the visibility map
         # (which lets the coverage scan read the covering index alone).

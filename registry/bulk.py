@@ -83,7 +83,7 @@ async def bulk_insert(
                 progress(len(chunk))
     else:  # pragma: no cover - only the two supported backends reach here
         for start in range(0, len(rows), CHUNK):
-            chunk = list(rows[start : start + CHUNK])
-            await session.execute(insert(table), chunk)
+            dicts = list(rows[start : start + CHUNK])
+            await session.execute(insert(table), dicts)
             if progress:
-                progress(len(chunk))
+                progress(len(dicts))

@@ -6,6 +6,7 @@ import base64
 import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -62,7 +63,7 @@ def decode_cursor(cursor: str) -> str:
     return text[len(_CURSOR_PREFIX) :]
 
 
-def _filtered(query: Select[tuple[DelegatedItem]], f: ItemFilter) -> Select[tuple[DelegatedItem]]:
+def _filtered(query: Select[Any], f: ItemFilter) -> Select[Any]:
     item = DelegatedItem
     if f.department_code:
         query = query.where(item.department_code == f.department_code)

@@ -36,6 +36,7 @@ from registry.models import (
     Mode,
     Origin,
     Status,
+    table_of,
 )
 from registry.store import Registry
 
@@ -96,11 +97,11 @@ def at(day: date, hour: int = 9, minute: int = 30) -> datetime:
 
 def reference_rows() -> dict[Table, list[dict[str, Any]]]:
     return {
-        Department.__table__: [
+        table_of(Department): [
             {"code": c, "name": n, "sort_order": i} for i, (c, n) in enumerate(data.DEPARTMENTS)
         ],
-        Bureau.__table__: [{"code": c, "name": n, "short_name": s} for c, n, s in data.BUREAUS],
-        BusinessSystem.__table__: [{"code": c, "name": n, "bureau_code": b} for c, n, b in data.SYSTEMS],
+        table_of(Bureau): [{"code": c, "name": n, "short_name": s} for c, n, s in data.BUREAUS],
+        table_of(BusinessSystem): [{"code": c, "name": n, "bureau_code": b} for c, n, b in data.SYSTEMS],
     }
 
 
@@ -322,9 +323,9 @@ async def seed(registry: Registry, *, reference_only: bool = False) -> SeedSumma
                 )
         departments, bureaus, systems = await seed_reference(session)
         # History first: the database records any item status its history does not show.
-        await insert_rows(session, HistoryEntry.__table__, ledger.history)
-        await insert_rows(session, DelegatedItem.__table__, ledger.items)
-        await insert_rows(session, Account.__table__, ledger.accounts)
+        await insert_rows(session, table_of(HistoryEntry), ledger.history)
+        await insert_rows(session, table_of(DelegatedItem), ledger.items)
+        await insert_rows(session, table_of(Account), ledger.accounts)
         if ledger.accounts and registry.dialect == "postgresql":
             # Explicit ids were inserted; move the sequence past them.
             await session.execute(

@@ -33,6 +33,7 @@ from registry.models import (
     Mode,
     Origin,
     Status,
+    table_of,
 )
 from registry.store import Registry
 
@@ -382,7 +383,7 @@ class Ledger:
         for attempt in range(2):
             try:
                 async with self.registry.write() as session:
-                    if session.bind.dialect.name == "postgresql":
+                    if (await session.connection()).dialect.name == "postgresql":
                         # Same-key retries queue here until the first commits, then replay it.
                         # (SQLite writers are already serialised by BEGIN IMMEDIATE.)
                         await session.execute(
@@ -486,8 +487,8 @@ async def add_items(w: _Writer, items: Iterable[NewItem]) -> int:
         item_rows.append(item)
         history_rows.extend(history)
     if item_rows:  # history first, as the 0001 migration's trigger expects
-        await w.session.execute(insert(HistoryEntry.__table__), history_rows)
-        await w.session.execute(insert(DelegatedItem.__table__), item_rows)
+        await w.session.execute(insert(table_of(HistoryEntry)), history_rows)
+        await w.session.execute(insert(table_of(DelegatedItem)), item_rows)
     return len(item_rows)
 
 

@@ -49,6 +49,7 @@ from registry.models import (
     HistoryEntry,
     Mode,
     Origin,
+    table_of,
 )
 from registry.service import NewItem, opening_rows
 from registry.store import Registry
@@ -413,8 +414,8 @@ async def import_items(
                 progress("write", written, len(items) + len(history))
 
         # History first: the database records any item status its history does not show.
-        await bulk_insert(session, HistoryEntry.__table__, history, progress=step)
-        await bulk_insert(session, DelegatedItem.__table__, items, progress=step)
+        await bulk_insert(session, table_of(HistoryEntry), history, progress=step)
+        await bulk_insert(session, table_of(DelegatedItem), items, progress=step)
     return ImportResult(len(sheet.rows), len(new), unchanged)
 
 
@@ -524,8 +525,8 @@ def coverage_csv_rows(coverage: Coverage) -> list[list[Any]]:
 
 
 def write_xlsx(path: Path | io.BytesIO, sheets: dict[str, list[list[Any]]]) -> None:
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
+    from openpyxl import Workbook  # type: ignore[import-untyped]
+    from openpyxl.styles import Font  # type: ignore[import-untyped]
 
     workbook = Workbook(write_only=True)
     bold = Font(bold=True)
@@ -533,7 +534,7 @@ def write_xlsx(path: Path | io.BytesIO, sheets: dict[str, list[list[Any]]]) -> N
         sheet = workbook.create_sheet(title)
         for index, row in enumerate(rows):
             if index == 0:
-                from openpyxl.cell import WriteOnlyCell
+                from openpyxl.cell import WriteOnlyCell  # type: ignore[import-untyped]
 
                 cells = []
                 for value in row:

@@ -154,7 +154,7 @@ class DelegatedItem:
 
     @strawberry.field(description="The category as published: 行政许可, 行政确认, 行政处罚 or 其他")
     def category_label(self) -> str:
-        return str(self.category.value)
+        return models.Category(self.category).value
 
     @strawberry.field(description="Every change to this item, oldest first")
     async def history(self, info: Info[Any, Any]) -> list[LedgerHistoryEntry]:

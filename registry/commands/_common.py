@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable
-from typing import ClassVar, TextIO
+from collections.abc import Callable, Coroutine
+from typing import Any, ClassVar, TextIO
 
 PROG = "onematter registry"
 
@@ -29,7 +29,7 @@ def database_url(args: argparse.Namespace) -> str:
     return load_settings(args.config).registry.database_url
 
 
-def run_async(args: argparse.Namespace, main: Callable[[str], Awaitable[int]]) -> int:
+def run_async(args: argparse.Namespace, main: Callable[[str], Coroutine[Any, Any, int]]) -> int:
     """Resolve the database, run ``main(url)``, and turn expected failures into messages."""
     from sqlalchemy.exc import DBAPIError, OperationalError
 
