@@ -182,6 +182,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=15, help="timed coverage runs per ledger")
     parser.add_argument("--import-rows", type=int, default=100_000, help="rows to import (0: skip)")
     args = parser.parse_args()
+    # Other work on the machine shows up in every figure: say how busy it was.
+    print("load average (1, 5, 15 min): " + ", ".join(f"{x:.1f}" for x in os.getloadavg()))
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, {platform.system()} {platform.release()}"
