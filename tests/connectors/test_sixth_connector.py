@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import socket
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -124,6 +128,49 @@ async def test_built_beside_the_built_ins_from_configuration_alone(
     finally:
         for client in clients:
             await client.aclose()
+
+
+@contextmanager
+def _serve_in_thread(app: Any) -> Iterator[str]:
+    """The department on a loopback port, in its own thread (the hub runs as another process)."""
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)  # listening already: connections queue until the server accepts them
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", ws="none"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
+
+
+def test_listed_in_the_hubs_sources(installed: Path, tmp_path: Path) -> None:
+    """The real thing: ``onematter serve`` with the package installed lists it in ``sources``."""
+    from tests.gateway.hub import RunningHub
+
+    fixture = importlib.import_module(f"{NAMES.module}.fixture")
+    with _serve_in_thread(fixture.create_app()) as url:
+        config = {  # configuration only: environment overrides of [connectors.environment]
+            "ONEMATTER__CONNECTORS__ENVIRONMENT__BASE_URL": url,
+            "ONEMATTER__CONNECTORS__ENVIRONMENT__CREDENTIALS": f'{{api_key = "{API_KEY_ENV}"}}',
+            API_KEY_ENV: fixture.DEMO_API_KEY,
+        }
+        with RunningHub.start(tmp_path, extra_env=config) as hub:
+            body = hub.query("{ sources { department title status breakerState } }", role="INTEGRATOR")
+    assert "errors" not in body, body
+    sources = {source["department"]: source for source in body["data"]["sources"]}
+    assert {"planning", NAME} <= set(sources)
+    assert sources[NAME] == {
+        "department": NAME,
+        "title": "生态环境局（环评）",
+        "status": "UP",
+        "breakerState": "CLOSED",
+    }
 
 
 def test_uninstalled_it_is_gone_again(installed: Path) -> None:
