@@ -553,24 +553,30 @@ def write_csv(stream: io.TextIOBase | Any, rows: list[list[Any]]) -> None:
 
 
 async def item_rows(registry: Registry) -> list[list[Any]]:
-    """Every item, in the import format plus its status (a list exported imports unchanged)."""
+    """Every item, in the import format plus its status (a list exported imports unchanged).
+
+    Bureaus, systems and departments are written by name, as published lists name them.
+    """
     item = DelegatedItem
     async with registry.sessionmaker() as session:
-        rows = await session.execute(select(item).order_by(item.code))
+        bureaus = {b.code: b.name for b in await session.scalars(select(Bureau))}
+        systems = {s.code: s.name for s in await session.scalars(select(BusinessSystem))}
+        departments = {d.code: d.name for d in await session.scalars(select(Department))}
+        rows = await session.scalars(select(item).order_by(item.code))
         return [list(ITEM_HEADERS)] + [
             [
                 i.code,
                 i.name,
                 i.category.value,
                 MODE_LABEL[i.mode],
-                i.source_bureau_code,
-                i.system_code,
-                i.department_code or "",
+                bureaus[i.source_bureau_code],
+                systems[i.system_code],
+                departments[i.department_code] if i.department_code else "",
                 ORIGIN_LABEL[i.origin],
                 i.delegated_on.isoformat(),
                 i.status.value,
                 i.cancelled_on.isoformat() if i.cancelled_on else "",
                 i.cancel_reason or "",
             ]
-            for (i,) in rows
+            for i in rows
         ]

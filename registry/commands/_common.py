@@ -42,6 +42,8 @@ def run_async(args: argparse.Namespace, main: Callable[[str], Coroutine[Any, Any
         return fail(str(exc))
     except HubError as exc:
         return fail(str(exc))
+    except BrokenPipeError:  # the reader went away (``| head``): nothing left to say
+        return 0
     except (OSError, OperationalError) as exc:
         # Never echo the URL: it may carry a password.
         reason = getattr(exc, "strerror", None) or type(getattr(exc, "orig", exc)).__name__
