@@ -25,6 +25,7 @@ from registry import models, queries
 from registry.coverage import Coverage, Figures, GapKind, delegation_coverage
 from registry.service import SYSTEM_ACTOR, Ledger, NewItem
 from registry.store import Registry
+from schema.permissions import Administrators, LedgerReaders, Masked, requires
 
 T = TypeVar("T")
 
@@ -188,7 +189,7 @@ class BusinessSystemAccount:
     id: int
     department: ReceivingDepartment
     system: BusinessSystem
-    holder: str
+    holder: str = strawberry.field(extensions=[Masked("account_holder")])
     role: str
     requested_on: date
     issued_on: date | None
@@ -337,11 +338,17 @@ class DelegatedItemFilter:
 
 @strawberry.type
 class Query:
-    @strawberry.field(description="Coverage of the delegated powers: figures, by department and bureau, gaps")
+    @strawberry.field(
+        description="Coverage of the delegated powers: figures, by department and bureau, gaps",
+        extensions=requires(LedgerReaders),
+    )
     async def delegation_coverage(self, info: Info[Any, Any]) -> DelegationCoverage:
         return DelegationCoverage.of(await _reported(delegation_coverage(registry_of(info))))
 
-    @strawberry.field(description="Delegated items ordered by code, a page at a time")
+    @strawberry.field(
+        description="Delegated items ordered by code, a page at a time",
+        extensions=requires(LedgerReaders),
+    )
     async def delegated_items(
         self,
         info: Info[Any, Any],
@@ -368,13 +375,19 @@ class Query:
             total_count=page.total,
         )
 
-    @strawberry.field(description="One delegated item by its code (事项编码), with its history")
+    @strawberry.field(
+        description="One delegated item by its code (事项编码), with its history",
+        extensions=requires(LedgerReaders),
+    )
     async def delegated_item(self, info: Info[Any, Any], code: str) -> DelegatedItem | None:
         registry = registry_of(info)
         row = await queries.get_item(registry, code)
         return DelegatedItem.of(row, await _References.load(registry)) if row else None
 
-    @strawberry.field(description="Business-system accounts, of one department or all")
+    @strawberry.field(
+        description="Business-system accounts, of one department or all",
+        extensions=requires(LedgerReaders),
+    )
     async def accounts(
         self, info: Info[Any, Any], department_code: str | None = None
     ) -> list[BusinessSystemAccount]:
@@ -383,7 +396,10 @@ class Query:
         refs = await _References.load(registry)
         return [BusinessSystemAccount.of(r, refs) for r in rows]
 
-    @strawberry.field(description="The receiving departments")
+    @strawberry.field(
+        description="The receiving departments",
+        extensions=requires(LedgerReaders),
+    )
     async def departments(self, info: Info[Any, Any]) -> list[ReceivingDepartment]:
         return [ReceivingDepartment.of(d) for d in await queries.list_departments(registry_of(info))]
 
@@ -409,7 +425,10 @@ async def _account(
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(description="Move an item one step on; ASSIGNED names the departmentCode")
+    @strawberry.mutation(
+        description="Move an item one step on; ASSIGNED names the departmentCode",
+        extensions=requires(Administrators),
+    )
     async def record_delegation_event(
         self,
         info: Info[Any, Any],
@@ -431,7 +450,10 @@ class Mutation:
             ),
         )
 
-    @strawberry.mutation(description="Cancel an item (剥离/取消); the reason is required")
+    @strawberry.mutation(
+        description="Cancel an item (剥离/取消); the reason is required",
+        extensions=requires(Administrators),
+    )
     async def cancel_delegated_item(
         self,
         info: Info[Any, Any],
@@ -451,7 +473,10 @@ class Mutation:
             ),
         )
 
-    @strawberry.mutation(description="Enter a newly delegated item (ADDED in the dynamic adjustment)")
+    @strawberry.mutation(
+        description="Enter a newly delegated item (ADDED in the dynamic adjustment)",
+        extensions=requires(Administrators),
+    )
     async def add_delegated_item(
         self,
         info: Info[Any, Any],
@@ -481,7 +506,10 @@ class Mutation:
             info, lambda ledger, actor: ledger.add_item(new, idempotency_key=idempotency_key, actor=actor)
         )
 
-    @strawberry.mutation(description="Record an account a department holds on a business system")
+    @strawberry.mutation(
+        description="Record an account a department holds on a business system",
+        extensions=requires(Administrators),
+    )
     async def assign_account(
         self,
         info: Info[Any, Any],
@@ -507,7 +535,10 @@ class Mutation:
             ),
         )
 
-    @strawberry.mutation(description="Revoke an account, with the reason")
+    @strawberry.mutation(
+        description="Revoke an account, with the reason",
+        extensions=requires(Administrators),
+    )
     async def revoke_account(
         self,
         info: Info[Any, Any],
