@@ -9,7 +9,7 @@ import strawberry
 
 from gateway.principal import Principal, Role
 from registry.store import Registry
-from schema.registry import Mutation, Query
+from schema.registry import Mutation, Query, actor_of
 
 SCHEMA = strawberry.Schema(query=Query, mutation=Mutation)
 ADMIN = Principal(subject="admin@zone", role=Role.ADMIN)
@@ -165,12 +165,15 @@ async def test_mutations_walk_an_item_and_record_the_actor(seeded: Registry) -> 
     assert assigned.data["recordDelegationEvent"]["department"] == {"code": "SPJ"}
     history = (await run(seeded, ITEM, code="430400-XK-SSLJ-901")).data["delegatedItem"]["history"]
     assert {h["actor"] for h in history} == {"admin@zone"}
-    anonymous = await run(
-        seeded, EVENT, principal=None, code="430400-XK-SSLJ-901", event="ACCOUNT_REQUESTED", key="e2"
-    )
-    assert anonymous.errors is None
-    history = (await run(seeded, ITEM, code="430400-XK-SSLJ-901")).data["delegatedItem"]["history"]
-    assert history[-1]["actor"] == "system"
+
+
+def test_the_actor_is_the_principal_or_system() -> None:
+    class Info:
+        def __init__(self, context: object) -> None:
+            self.context = context
+
+    assert actor_of(Info({"principal": ADMIN})) == "admin@zone"  # type: ignore[arg-type]
+    assert actor_of(Info({})) == "system"  # type: ignore[arg-type]
 
 
 async def test_illegal_transitions_and_unknowns_carry_their_codes(seeded: Registry) -> None:

@@ -54,6 +54,7 @@ LEDGER_TABLES = {
     "account",
     "history",
     "idempotency_key",
+    "item_tally",
 }
 
 

@@ -175,6 +175,19 @@ def upgrade() -> None:
     )
     _append_only("history")
     _status_always_recorded()
+    op.create_table(
+        "item_tally",
+        sa.Column("department_code", sa.String(16), nullable=False),
+        sa.Column("system_code", sa.String(16), nullable=False),
+        sa.Column("source_bureau_code", sa.String(16), nullable=False),
+        sa.Column("origin", sa.String(12), nullable=False),
+        sa.Column("status", sa.String(21), nullable=False),
+        sa.Column("n", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "department_code", "system_code", "source_bureau_code", "origin", "status", name="pk_item_tally"
+        ),
+    )
+    _tally_items()
 
 
 def _append_only(table: str) -> None:
@@ -265,12 +278,74 @@ def _status_always_recorded() -> None:
     )
 
 
+_TALLY_KEY = "department_code, system_code, source_bureau_code, origin, status"
+
+
+def _tally_items() -> None:
+    """Keep ``item_tally`` in step with every insert, update and delete of an item."""
+
+    def key(row: str) -> str:
+        return (
+            f"COALESCE({row}.department_code, ''), {row}.system_code, {row}.source_bureau_code, "
+            f"{row}.origin, {row}.status"
+        )
+
+    def add(row: str) -> str:
+        return (
+            f"INSERT INTO item_tally ({_TALLY_KEY}, n) VALUES ({key(row)}, 1) "
+            f"ON CONFLICT ({_TALLY_KEY}) DO UPDATE SET n = item_tally.n + 1"
+        )
+
+    def remove(row: str) -> str:
+        return (
+            f"UPDATE item_tally SET n = n - 1 WHERE department_code = COALESCE({row}.department_code, '') "
+            f"AND system_code = {row}.system_code AND source_bureau_code = {row}.source_bureau_code "
+            f"AND origin = {row}.origin AND status = {row}.status"
+        )
+
+    columns = "department_code, system_code, source_bureau_code, origin, status"
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            f"""
+            CREATE FUNCTION delegated_item_tally() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF TG_OP IN ('UPDATE', 'DELETE') THEN
+                    {remove("OLD")};
+                END IF;
+                IF TG_OP IN ('INSERT', 'UPDATE') THEN
+                    {add("NEW")};
+                END IF;
+                RETURN NULL;
+            END $$
+            """
+        )
+        op.execute(
+            f"CREATE TRIGGER delegated_item_tally AFTER INSERT OR DELETE OR UPDATE OF {columns} "
+            "ON delegated_item FOR EACH ROW EXECUTE FUNCTION delegated_item_tally()"
+        )
+        return
+    op.execute(
+        f"CREATE TRIGGER delegated_item_tally_insert AFTER INSERT ON delegated_item BEGIN {add('NEW')}; END"
+    )
+    op.execute(
+        f"CREATE TRIGGER delegated_item_tally_delete AFTER DELETE ON delegated_item "
+        f"BEGIN {remove('OLD')}; END"
+    )
+    op.execute(
+        f"CREATE TRIGGER delegated_item_tally_update AFTER UPDATE OF {columns} ON delegated_item "
+        f"BEGIN {remove('OLD')}; {add('NEW')}; END"
+    )
+
+
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER IF EXISTS delegated_item_tally ON delegated_item")
+        op.execute("DROP FUNCTION IF EXISTS delegated_item_tally()")
         op.execute("DROP TRIGGER IF EXISTS delegated_item_status_recorded ON delegated_item")
         op.execute("DROP FUNCTION IF EXISTS delegated_item_status_recorded()")
         op.execute("DROP TRIGGER IF EXISTS history_append_only ON history")
         op.execute("DROP FUNCTION IF EXISTS history_append_only()")
+    op.drop_table("item_tally")
     op.drop_table("idempotency_key")
     op.drop_table("history")
     op.drop_table("account")
