@@ -92,6 +92,11 @@ async def test_each_role_on_the_real_schema(real_hub: Hub, world: World) -> None
     # AUDITOR: the access log, not a matter
     assert "errors" not in await ask(real_hub, "{ accessLog { entries { id } } }", role=Role.AUDITOR)
     assert refused(await ask(real_hub, MATTER, {"c": other}, role=Role.AUDITOR))
+    assert "errors" not in await ask(real_hub, "{ delegationCoverage { inForce } }", role=Role.AUDITOR)
+    assert refused(await ask(real_hub, "{ delegationCoverage { inForce } }", role=Role.WINDOW_STAFF))
+    # ADMIN: the ledger it changes, not the access log
+    assert "errors" not in await ask(real_hub, "{ departments { code } }", role=Role.ADMIN)
+    assert refused(await ask(real_hub, "{ accessLog { entries { id } } }", role=Role.ADMIN))
     # anonymous: the handbook, nothing else
     assert (await ask(real_hub, "{ approvalGuide { name } }", role=None))["data"]["approvalGuide"]
     assert refused(await ask(real_hub, MATTER, {"c": other}, role=None))
