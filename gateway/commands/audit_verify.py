@@ -51,7 +51,11 @@ async def _run(args: argparse.Namespace) -> int:
             bad = await access_log.verify(session, anchor=anchor)
             count, head_id, head_hash = await access_log.head(session)
     except SQLAlchemyError as exc:
-        print(f"error: cannot read the access log: {type(exc).__name__}", file=sys.stderr)
+        print(
+            f"error: cannot read the access log ({type(exc).__name__}); "
+            "is the registry migrated? (onematter registry migrate)",
+            file=sys.stderr,
+        )
         return 2
     finally:
         await registry.close()

@@ -219,3 +219,45 @@ async def test_a_bad_token_is_a_401_json_error(secure_hub: SecureHub) -> None:
 async def test_a_good_token_reaches_the_schema(secure_hub: SecureHub) -> None:
     body = await secure_hub.query("{ delegationCoverage }", role=Role.AUDITOR)
     assert body == {"data": {"delegationCoverage": 1.0}}
+
+
+# -- the command ----------------------------------------------------------------------------
+
+
+def _mint(*argv: str) -> int:
+    import argparse
+
+    from gateway.commands import token_mint
+
+    parser = argparse.ArgumentParser()
+    token_mint.add_arguments(parser)
+    return token_mint.run(parser.parse_args(list(argv)))
+
+
+def test_token_mint_command(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("ONEMATTER_AUTH_SECRET", SECRET)
+    assert _mint("--role", "AGENT", "--projects", f"{P1}, 2023-430472-47-03-000002", "--ttl", "600") == 0
+    token = capsys.readouterr().out.strip()
+    principal = hs().verify(token)
+    assert principal.role is Role.AGENT
+    assert principal.projects == {P1, "2023-430472-47-03-000002"}
+    assert _mint("--role", "ENTERPRISE", "--credit-code", ACME) == 0
+    assert hs().verify(capsys.readouterr().out.strip()).credit_code == ACME
+
+
+def test_token_mint_refuses_what_the_hub_would(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ONEMATTER_AUTH_SECRET", SECRET)
+    assert _mint("--role", "ENTERPRISE") == 2
+    assert _mint("--role", "ENTERPRISE", "--credit-code", "91350200776049653B") == 2
+    assert _mint("--role", "AGENT", "--projects", "not-a-code") == 2
+    assert "credit_code" in capsys.readouterr().err
+
+
+def test_token_mint_warns_about_the_demo_secret(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("ONEMATTER_AUTH_SECRET", raising=False)
+    assert _mint("--role", "WINDOW_STAFF") == 0
+    assert "DEMO secret" in capsys.readouterr().err
