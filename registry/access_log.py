@@ -160,7 +160,8 @@ class AccessLog:
     """Group commit for one database: concurrent requests share one append transaction."""
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
-        self.sessionmaker = sessionmaker
+        # A weak reference: the registry of AccessLogs is keyed weakly by the sessionmaker.
+        self._sessionmaker = weakref.ref(sessionmaker)
         self._pending: list[tuple[Sequence[Read], asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
@@ -178,7 +179,10 @@ class AccessLog:
         while self._pending:
             batch, self._pending = self._pending, []
             try:
-                await append(self.sessionmaker, [read for reads, _ in batch for read in reads])
+                sessionmaker = self._sessionmaker()
+                if sessionmaker is None:
+                    raise RuntimeError("the registry is closed")
+                await append(sessionmaker, [read for reads, _ in batch for read in reads])
             except Exception as exc:  # every waiter learns that its reads were not logged
                 for _, future in batch:
                     if not future.done():
