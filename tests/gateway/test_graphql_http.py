@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -199,25 +200,34 @@ def test_negotiate(accept: str | None, expected: str | None) -> None:
 # -- the spec's own audits ------------------------------------------------------------
 
 
-async def test_graphql_http_audits(settings: Settings) -> None:
-    """graphql-http's server audits (every MUST and SHOULD) pass against the hub."""
+async def _audit(url: str) -> None:
     node = shutil.which("node")
     if node is None or not (NODE_TOOLS / "node_modules" / "graphql-http").is_dir():
         pytest.skip("needs node and `npm ci --prefix tests/federation` (make test runs it)")
-    app = create_app(settings, services=toy_services(settings), schema=toy_schema())
-    server = await serve_app(app)
-    try:
-        process = await asyncio.create_subprocess_exec(
-            node,
-            str(NODE_TOOLS / "audit.mjs"),
-            f"{server.url}/graphql",
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        output, _ = await process.communicate()
-    finally:
-        await server.stop()
+    process = await asyncio.create_subprocess_exec(
+        node,
+        str(NODE_TOOLS / "audit.mjs"),
+        url,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await process.communicate()
     report = output.decode()
     assert process.returncode == 0, report
     not_ok = [line for line in report.splitlines() if line.startswith(("WARN", "ERROR"))]
     assert not_ok == [], report
+
+
+async def test_graphql_http_audits(settings: Settings) -> None:
+    """graphql-http's server audits (every MUST and SHOULD) pass against the view."""
+    app = create_app(settings, services=toy_services(settings), schema=toy_schema())
+    server = await serve_app(app)
+    try:
+        await _audit(f"{server.url}/graphql")
+    finally:
+        await server.stop()
+
+
+async def test_graphql_http_audits_on_the_embedded_hub(hub: Any) -> None:
+    """The same audits against the real hub: security middleware and extensions included."""
+    await _audit(f"{hub.url}/graphql")
