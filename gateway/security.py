@@ -958,7 +958,8 @@ def extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     factories.append(
         functools.partial(
             OperationGuard,
-            public=frozenset(limits.public_fields),
+            # The federation SDL (_service) is as open as introspection: a router may fetch it.
+            public=frozenset(limits.public_fields) | ({"_service"} if introspection else set()),
             estimate=estimate,
             max_cost=limits.max_cost,
         )

@@ -35,6 +35,13 @@ async def test_introspection_is_refused(production: SecureHub) -> None:
 async def test_introspection_works_in_the_demo(secure_hub: SecureHub) -> None:
     body = await secure_hub.query(INTROSPECTION)
     assert body["data"]["__schema"]["queryType"]["name"] == "Query"
+    sdl = await secure_hub.query("{ _service { sdl } }")
+    assert "approvalGuide" in sdl["data"]["_service"]["sdl"]
+
+
+async def test_the_federation_sdl_is_closed_in_production(production: SecureHub) -> None:
+    body = (await production.post("{ _service { sdl } }")).json()
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
 
 
 async def test_an_internal_error_carries_no_stack_trace_url_or_secret(production: SecureHub) -> None:
