@@ -214,6 +214,17 @@ def test_embedded_entities_resolve_by_key(hub: RunningHub) -> None:
     assert body["data"]["_entities"] == [node]
 
 
+def test_embedded_enterprise_entity_resolves_by_key(hub: RunningHub) -> None:
+    page = hub.query("{ matters(first: 1) { edges { node { enterprise { creditCode name } } } } }")
+    enterprise = page["data"]["matters"]["edges"][0]["node"]["enterprise"]
+    body = hub.query(
+        "query($r: [_Any!]!) { _entities(representations: $r) { ... on Enterprise { creditCode name } } }",
+        {"r": [{"__typename": "Enterprise", "creditCode": enterprise["creditCode"]}]},
+    )
+    assert "errors" not in body, body
+    assert body["data"]["_entities"] == [enterprise]
+
+
 def test_bad_input_is_a_graphql_error_not_a_500(hub: RunningHub) -> None:
     response = hub.post({"query": '{ matter(projectCode: "nope") { name } }'}, role="WINDOW_STAFF")
     assert response.status_code == 200
