@@ -151,3 +151,45 @@ async def test_people_working_the_case_see_the_agents_phone(real_hub: Hub, world
     claims = {"credit_code": project.enterprise_code} if role is Role.ENTERPRISE else {}
     body = await ask(real_hub, MATTER, {"c": code}, role=role, **claims)
     assert body["data"]["matter"]["agent"]["phone"] == project.agent.phone
+
+
+def _depth_bomb(levels: int) -> str:
+    inner = "name"
+    for _ in range(levels):
+        inner = f"enterprise {{ projects {{ nodes {{ {inner} }} }} }}"
+    return f'{{ matter(projectCode: "2023-430472-47-03-000001") {{ {inner} }} }}'
+
+
+async def test_bad_input_on_the_real_schema_calls_no_department_and_writes_nothing(
+    real_hub: Hub, world: World
+) -> None:
+    """A sample of the corpus against the hub itself: refused at the edge, before any department."""
+    owner, own, other = owner_and_other(world)
+    cases: list[tuple[str, dict[str, Any] | None, dict[str, Any]]] = [
+        (MATTER, {"c": "abc"}, {"role": Role.WINDOW_STAFF}),
+        (MATTER, {"c": f"{own[0]}' OR '1'='1"}, {"role": Role.WINDOW_STAFF}),
+        (MATTER, {"c": '<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>'},
+         {"role": Role.WINDOW_STAFF}),
+        (MATTER, {"c": f"{own[0]}\r\nX-Injected: 1"}, {"role": Role.WINDOW_STAFF}),
+        (MATTER, {"c": own[0] + "\n"}, {"role": Role.WINDOW_STAFF}),
+        (MATTER, {"c": "../../etc/passwd"}, {"role": Role.WINDOW_STAFF}),
+        ("query($c: String!) { enterprise(creditCode: $c) { name } }", {"c": "91350200776049653B"},
+         {"role": Role.WINDOW_STAFF}),
+        (MATTER, {"c": other}, {"role": Role.AGENT, "projects": own[:1]}),
+        ("query($c: String!) { enterprise(creditCode: $c) { name } }",
+         {"c": world.projects[other].enterprise_code}, {"role": Role.ENTERPRISE, "credit_code": owner}),
+        (MATTER, {"c": other}, {"role": None}),
+        ("{ matters(first: 100000) { nodes { items { code } utilities { kind } } } }", None,
+         {"role": Role.WINDOW_STAFF}),
+        (_depth_bomb(6), None, {"role": Role.WINDOW_STAFF}),
+        ("{ " + " ".join(f"a{i}: approvalGuide {{ name }}" for i in range(50)) + " }", None, {"role": None}),
+        ('{ matters(after: "bm90LWEtY3Vyc29y") { totalCount } }', None, {"role": Role.WINDOW_STAFF}),
+    ]  # fmt: skip
+    await real_hub.reset_stats()
+    for query, variables, claims in cases:
+        body = await ask(real_hub, query, variables, **dict(claims))
+        assert body.get("errors"), (query, body)
+        assert all(e.get("message") for e in body["errors"])
+    assert sum((await real_hub.upstream_calls()).values()) == 0
+    async with real_hub.services.registry.sessionmaker() as session:
+        assert (await session.execute(select(access_log))).all() == []
