@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from enum import Enum
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Date, DateTime, Table, TypeDecorator, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 CHUNK = 5000
@@ -32,6 +33,29 @@ def _sqlite_value(value: Any) -> Any:
 
 def _pg_value(value: Any) -> Any:
     return value.value if isinstance(value, Enum) else value
+
+
+def _tuples(
+    table: Table, rows: Sequence[dict[str, Any]], columns: list[str], convert: Callable[[Any], Any]
+) -> Callable[[int, int], list[tuple[Any, ...]]]:
+    """Rows as driver tuples; only date, time and enum columns pay for converting."""
+    get = itemgetter(*columns) if len(columns) > 1 else (lambda r: (r[columns[0]],))
+    touched = [
+        i for i, c in enumerate(columns) if isinstance(table.c[c].type, Date | DateTime | TypeDecorator)
+    ]
+
+    def chunk(start: int, end: int) -> list[tuple[Any, ...]]:
+        if not touched:
+            return [get(r) for r in rows[start:end]]
+        out = []
+        for r in rows[start:end]:
+            values = list(get(r))
+            for i in touched:
+                values[i] = convert(values[i])
+            out.append(tuple(values))
+        return out
+
+    return chunk
 
 
 def _memoised(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -66,19 +90,16 @@ async def bulk_insert(
     dialect = connection.dialect.name
     raw = await connection.get_raw_connection()
     driver = raw.driver_connection
-    if dialect == "sqlite":
-        value = _memoised(_sqlite_value)
-        sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
+    if dialect in ("sqlite", "postgresql"):
+        tuples = _tuples(table, rows, columns, _memoised(_sqlite_value if dialect == "sqlite" else _pg_value))
         for start in range(0, len(rows), CHUNK):
-            chunk = [tuple(value(r[c]) for c in columns) for r in rows[start : start + CHUNK]]
-            await driver.executemany(sql, chunk)  # type: ignore[union-attr]
-            if progress:
-                progress(len(chunk))
-    elif dialect == "postgresql":
-        value = _memoised(_pg_value)
-        for start in range(0, len(rows), CHUNK):
-            chunk = [tuple(value(r[c]) for c in columns) for r in rows[start : start + CHUNK]]
-            await driver.copy_records_to_table(table.name, records=chunk, columns=columns)  # type: ignore[union-attr]
+            chunk = tuples(start, start + CHUNK)
+            if dialect == "sqlite":
+                marks = ", ".join("?" for _ in columns)
+                sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})"
+                await driver.executemany(sql, chunk)  # type: ignore[union-attr]
+            else:
+                await driver.copy_records_to_table(table.name, records=chunk, columns=columns)  # type: ignore[union-attr]
             if progress:
                 progress(len(chunk))
     else:  # pragma: no cover - only the two supported backends reach here

@@ -23,6 +23,7 @@ MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 RELS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
 OFFICE_RELS = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
 _COLUMN = re.compile(r"([A-Z]+)")
+_DIGITS = "0123456789"
 _EXCEL_EPOCH = date(1899, 12, 30)  # serial 1 is 1900-01-01 (with Excel's 1900 leap-year bug)
 
 
@@ -83,22 +84,19 @@ def _shared_strings(archive: zipfile.ZipFile) -> list[str]:
     return strings
 
 
-def _value(cell: Any, shared: list[str]) -> Any:
-    kind = cell.get("t", "n")
-    if kind == "inlineStr":
-        inline = cell.find(f"{MAIN}is")
-        return _text(inline) if inline is not None else None
-    raw = cell.findtext(f"{MAIN}v")
-    if raw is None:
-        return None
+def _value(cell: Any, kind: str | None, shared: list[str]) -> Any:
+    # One C-level text walk per cell; only formula cells (<f> beside <v>) need a lookup.
+    text = "".join(cell.itertext()) if len(cell) < 2 else cell.findtext(f"{MAIN}v")
+    if kind is None or kind == "n":
+        if not text:
+            return None
+        number = float(text)
+        return int(number) if number.is_integer() else number
     if kind == "s":
-        return shared[int(raw)]
-    if kind in ("str", "e"):
-        return raw
+        return shared[int(text)] if text else None
     if kind == "b":
-        return raw == "1"
-    number = float(raw)
-    return int(number) if number.is_integer() else number
+        return text == "1"
+    return text  # inlineStr, str (a formula's string result), e (an error such as #N/A)
 
 
 def read_rows(path: str | Path) -> Iterator[tuple[Any, ...]]:
@@ -116,6 +114,7 @@ def read_rows(path: str | Path) -> Iterator[tuple[Any, ...]]:
             raise NotAWorkbook("not an xlsx workbook") from exc
         with stream:
             expected = 1
+            columns: dict[str, int] = {}
             try:
                 for row in _parse(stream, f"{MAIN}row"):
                     number = int(row.get("r", expected))
@@ -123,11 +122,16 @@ def read_rows(path: str | Path) -> Iterator[tuple[Any, ...]]:
                         yield ()
                         expected += 1
                     values: list[Any] = []
-                    for position, cell in enumerate(row.iterchildren(f"{MAIN}c")):
+                    for cell in row:
                         reference = cell.get("r")
-                        index = _column_index(reference) if reference else position
-                        values.extend([None] * (index - len(values)))
-                        values.append(_value(cell, shared))
+                        if reference is not None:
+                            letters = reference.rstrip(_DIGITS)
+                            index = columns.get(letters)
+                            if index is None:
+                                index = columns[letters] = _column_index(reference)
+                            if index > len(values):  # cells Excel left out because they are empty
+                                values.extend([None] * (index - len(values)))
+                        values.append(_value(cell, cell.get("t"), shared))
                     yield tuple(values)
                     expected = number + 1
                     row.clear()
