@@ -29,13 +29,14 @@ from typing import Any
 
 from connectors.base import Connector, ProjectDirectory
 from connectors.errors import InvalidInput
-from connectors.records import DepartmentView, Lifecycle, ProjectProfile, Stage
+from connectors.records import ApprovalItem, DepartmentView, Lifecycle, ProjectProfile, Stage
 from domain import rules
 
 log = logging.getLogger(__name__)
 
 DEFAULT_REFRESH_S = 60.0
 DEFAULT_CHUNK = 100  # projects per department batch call while indexing
+YIELD_EVERY = 200  # projects summarised between yields to the event loop
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,13 +143,23 @@ def page_of(entries: Sequence[IndexEntry], first: int, after_code: str | None) -
 # -- the index ------------------------------------------------------------------
 
 
-def summarise(profile: ProjectProfile, views: Mapping[str, DepartmentView], as_of: date) -> IndexEntry:
+OverdueMemo = dict[tuple[ApprovalItem, date], bool]
+
+
+def summarise(
+    profile: ProjectProfile,
+    views: Mapping[str, DepartmentView],
+    as_of: date,
+    overdue_of: Callable[[ApprovalItem], bool] | None = None,
+) -> IndexEntry:
+    """One project's filter facts; ``overdue_of`` may answer item clocks from a memo."""
+    late = overdue_of or (lambda item: rules.item_clock(item, as_of).overdue)
     statuses: set[tuple[str, Lifecycle]] = set()
     overdue: set[str] = set()
     for name, view in views.items():
         for item in view.items:
             statuses.add((name, item.status))
-            if rules.item_clock(item, as_of).overdue:
+            if late(item):
                 overdue.add(name)
     return IndexEntry(
         project_code=profile.project_code,
@@ -180,6 +191,7 @@ class MatterIndex:
         self._entries: list[IndexEntry] = []
         self._by_code: dict[str, IndexEntry] = {}
         self._views: dict[str, dict[str, DepartmentView]] = {}
+        self._overdue_memo: OverdueMemo = {}
         self._status = IndexStatus(None, None, refresh_s, 0)
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
@@ -260,10 +272,26 @@ class MatterIndex:
                 views[name] = self._views.get(name, {})
             else:
                 views[name] = result
-        entries = [
-            summarise(p, {n: v[p.project_code] for n, v in views.items() if p.project_code in v}, as_of)
-            for p in sorted(profiles, key=lambda p: p.project_code)
-        ]
+        # Clocks walk the calendar day by day: memoise them across refreshes (items rarely
+        # change) and yield to the event loop now and then, so requests keep being served.
+        old_memo, memo = self._overdue_memo, {}
+
+        def overdue_of(item: ApprovalItem) -> bool:
+            key = (item, as_of)
+            late = old_memo.get(key)
+            if late is None:
+                late = rules.item_clock(item, as_of).overdue
+            memo[key] = late
+            return late
+
+        entries = []
+        for n, profile in enumerate(sorted(profiles, key=lambda p: p.project_code), start=1):
+            code = profile.project_code
+            mine = {name: v[code] for name, v in views.items() if code in v}
+            entries.append(summarise(profile, mine, as_of, overdue_of))
+            if n % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+        self._overdue_memo = memo
         self._views = views
         self._entries = entries
         self._by_code = {e.project_code: e for e in entries}
