@@ -10,6 +10,7 @@ department feeds, with a GraphQL error carrying its extensions.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from enum import StrEnum
@@ -73,6 +74,12 @@ def field(**options: Any) -> Callable[[F], F]:
 # -- leaf types -------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=65_536)
+def item_clock(item: records.ApprovalItem, as_of: date) -> rules.ItemClock:
+    """``rules.item_clock``, memoised: clocks walk the calendar and items are immutable."""
+    return rules.item_clock(item, as_of)
+
+
 @strawberry.type
 class Contact:
     name: str = strawberry.field(extensions=[Masked("staff_name")])
@@ -109,7 +116,7 @@ class ApprovalItem:
 
     @classmethod
     def of(cls, item: records.ApprovalItem, as_of: date) -> ApprovalItem:
-        clock = rules.item_clock(item, as_of)
+        clock = item_clock(item, as_of)
         return cls(
             department=item.department,
             kind=item.kind,
