@@ -28,6 +28,9 @@ def is_working_day(day: date) -> bool:
         return day.weekday() < 5 and (day.month, day.day) not in _FIXED_HOLIDAYS
 
 
+# Pure functions of the published calendar: every item of every matter asks again,
+# so answers are kept (per process, bounded).
+@lru_cache(maxsize=65536)
 def add_working_days(start: date, days: int) -> date:
     """The date ``days`` working days after ``start`` (``start`` itself not counted).
 
@@ -43,6 +46,7 @@ def add_working_days(start: date, days: int) -> date:
     return current
 
 
+@lru_cache(maxsize=65536)
 def working_days_between(start: date, end: date) -> int:
     """Working days in the half-open interval (start, end]; 0 if end <= start."""
     if end <= start:

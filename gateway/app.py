@@ -55,12 +55,18 @@ def create_app(
     """
     ops = ops_settings(settings)
     if schema is None:
+        from gateway.speed import document_caches
         from gateway.tracing import tracing_extensions
         from schema import build_schema
 
         ops_extensions = [metrics.OperationLabel] if ops.metrics else []
         schema = build_schema(
-            extensions=[*security.extensions(settings), *ops_extensions, *tracing_extensions(ops)]
+            extensions=[
+                *security.extensions(settings),
+                *document_caches(),  # after security: its fragment-bomb check runs first
+                *ops_extensions,
+                *tracing_extensions(ops),
+            ]
         )
 
     @asynccontextmanager
