@@ -115,3 +115,49 @@ async def test_a_failing_department_fails_only_its_own_part(profiles: list[Proje
         assert sources["fire"].status is SourceStatus.UNAVAILABLE
         assert sources["fire"].error_code == "DEPARTMENT_TIMEOUT"
         assert {s.status for n, s in sources.items() if n != "fire"} == {SourceStatus.OK}
+
+
+class ListingDirectory(FakeDirectory):
+    def __init__(self, profiles: list[ProjectProfile]) -> None:
+        super().__init__()
+        self.profiles = profiles
+
+    async def list_profiles(self) -> list[ProjectProfile]:
+        return self.profiles
+
+
+class Switchable:
+    """A department whose answers can be switched off between refreshes."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.down = False
+        self.calls = 0
+
+    async def fetch_projects(self, codes: Sequence[str]) -> Mapping[str, DepartmentView]:
+        self.calls += 1
+        if self.down:
+            raise DepartmentTimeout("no answer", department=self.name)
+        return {c: DepartmentView(department=self.name, project_code=c) for c in codes}
+
+
+async def test_the_index_keeps_a_failed_departments_last_views(profiles: list[ProjectProfile]) -> None:
+    from schema.matter_index import MatterIndex, MatterQuery
+
+    fire, planning = Switchable("fire"), Switchable("planning")
+    index = MatterIndex(
+        ListingDirectory(profiles),
+        {"planning": planning, "fire": fire},
+        chunk=20,
+        as_of=lambda: date(2024, 6, 28),
+    )
+    await index.refresh()
+    assert fire.calls == 3  # 50 projects in chunks of 20: batches, never one call per project
+    assert len(index.select(MatterQuery(department="fire"))) == 50
+    fire.down = True
+    await index.refresh()
+    assert index.status.stale_departments == {"fire": "DEPARTMENT_TIMEOUT"}
+    assert len(index.select(MatterQuery(department="fire"))) == 50  # last good views kept
+    fire.down = False
+    await index.refresh()
+    assert index.status.stale_departments == {}
