@@ -28,7 +28,13 @@ test: $(STAMP) $(if $(shell command -v npm),$(NODE_STAMP))
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
-bench-peer: $(STAMP)
+# The peer for bench-peer: Hive Gateway with GraphQL Mesh composition, exact versions
+# from bench/peer/package-lock.json.
+PEER_STAMP := bench/peer/node_modules/.installed
+$(PEER_STAMP): bench/peer/package.json bench/peer/package-lock.json
+	npm ci --prefix bench/peer --no-audit --no-fund --silent && touch $@
+
+bench-peer: $(STAMP) $(PEER_STAMP)
 	$(BIN)/python -m bench --peer
 
 lint: $(STAMP)
