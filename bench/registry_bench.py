@@ -181,6 +181,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15, help="timed coverage runs per ledger")
     parser.add_argument("--import-rows", type=int, default=100_000, help="rows to import (0: skip)")
+    parser.add_argument("--only", choices=("sqlite", "postgresql"), help="run one backend only")
     args = parser.parse_args()
     # Other work on the machine shows up in every figure: say how busy it was.
     print("load average (1, 5, 15 min): " + ", ".join(f"{x:.1f}" for x in os.getloadavg()))
@@ -197,9 +198,12 @@ def main() -> int:
         async def sqlite() -> Registry:
             return await Registry.open(f"sqlite:///{folder}/bench-{next(counter)}.db")
 
-        asyncio.run(bench_backend("SQLite", sqlite, args.runs, files))
+        if args.only != "postgresql":
+            asyncio.run(bench_backend("SQLite", sqlite, args.runs, files))
         url = os.environ.get("ONEMATTER_TEST_DATABASE_URL")
-        if url:
+        if args.only == "sqlite":
+            pass
+        elif url:
             asyncio.run(_postgres(url, args.runs, files))
         else:
             print("PostgreSQL: skipped (ONEMATTER_TEST_DATABASE_URL is not set)")

@@ -225,31 +225,7 @@ def _status_always_recorded() -> None:
     among the recorded transitions by index seeks alone, with no per-item scan.
     """
     if op.get_bind().dialect.name == "postgresql":
-        op.execute(
-            f"""
-            CREATE FUNCTION delegated_item_status_recorded() RETURNS trigger LANGUAGE plpgsql AS $$
-            DECLARE
-                recorded text;
-            BEGIN
-                IF TG_OP = 'UPDATE' AND OLD.status IS NOT DISTINCT FROM NEW.status THEN
-                    RETURN NULL;
-                END IF;
-                SELECT new_value INTO recorded FROM history
-                    WHERE field = 'status' AND entity_key = NEW.code ORDER BY id DESC LIMIT 1;
-                IF recorded IS DISTINCT FROM NEW.status THEN
-                    INSERT INTO history (at, actor, entity, entity_key, field, old_value, new_value, reason)
-                    VALUES (now(), 'database', 'item', NEW.code, 'status',
-                            CASE WHEN TG_OP = 'UPDATE' THEN OLD.status END, NEW.status, {_OUTSIDE});
-                END IF;
-                RETURN NULL;
-            END $$
-            """
-        )
-        op.execute(
-            "CREATE TRIGGER delegated_item_status_recorded AFTER INSERT OR UPDATE OF status "
-            "ON delegated_item FOR EACH ROW EXECUTE FUNCTION delegated_item_status_recorded()"
-        )
-        return
+        return  # done by _postgres_item_triggers, statement by statement
     latest = (
         "(SELECT new_value FROM history WHERE field = 'status' AND entity_key = NEW.code "
         "ORDER BY id DESC LIMIT 1)"
@@ -305,24 +281,7 @@ def _tally_items() -> None:
 
     columns = "department_code, system_code, source_bureau_code, origin, status"
     if op.get_bind().dialect.name == "postgresql":
-        op.execute(
-            f"""
-            CREATE FUNCTION delegated_item_tally() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN
-                IF TG_OP IN ('UPDATE', 'DELETE') THEN
-                    {remove("OLD")};
-                END IF;
-                IF TG_OP IN ('INSERT', 'UPDATE') THEN
-                    {add("NEW")};
-                END IF;
-                RETURN NULL;
-            END $$
-            """
-        )
-        op.execute(
-            f"CREATE TRIGGER delegated_item_tally AFTER INSERT OR DELETE OR UPDATE OF {columns} "
-            "ON delegated_item FOR EACH ROW EXECUTE FUNCTION delegated_item_tally()"
-        )
+        _postgres_item_triggers()
         return
     op.execute(
         f"CREATE TRIGGER delegated_item_tally_insert AFTER INSERT ON delegated_item BEGIN {add('NEW')}; END"
@@ -337,12 +296,66 @@ def _tally_items() -> None:
     )
 
 
+_GROUPED = (
+    "SELECT COALESCE(department_code, '') AS d, system_code AS s, source_bureau_code AS b, origin AS og, "
+    "status AS st, count(*) AS n FROM {rows} GROUP BY 1, 2, 3, 4, 5"
+)
+
+
+def _postgres_item_triggers() -> None:
+    """PostgreSQL: both item rules (status recorded, tally) once per statement.
+
+    Statement-level triggers see the changed rows as transition tables, so a
+    100,000-row import updates each tally row once rather than once per item.
+    """
+    latest = (
+        "(SELECT h.new_value FROM history h WHERE h.field = 'status' AND h.entity_key = n.code "
+        "ORDER BY h.id DESC LIMIT 1)"
+    )
+    columns = "(at, actor, entity, entity_key, field, old_value, new_value, reason)"
+    add = (
+        f"INSERT INTO item_tally ({_TALLY_KEY}, n) SELECT d, s, b, og, st, n FROM ({_GROUPED}) g "
+        f"ON CONFLICT ({_TALLY_KEY}) DO UPDATE SET n = item_tally.n + EXCLUDED.n"
+    ).format(rows="new_rows")
+    remove = (
+        f"UPDATE item_tally t SET n = t.n - g.n FROM ({_GROUPED}) g WHERE t.department_code = g.d "
+        "AND t.system_code = g.s AND t.source_bureau_code = g.b AND t.origin = g.og AND t.status = g.st"
+    ).format(rows="old_rows")
+    bodies = {
+        "inserted": (
+            "INSERT",
+            "NEW TABLE AS new_rows",
+            f"INSERT INTO history {columns} "
+            f"SELECT now(), 'database', 'item', n.code, 'status', NULL, n.status, {_OUTSIDE} "
+            f"FROM new_rows n WHERE {latest} IS DISTINCT FROM n.status ORDER BY n.id; {add};",
+        ),
+        "updated": (
+            "UPDATE",
+            "OLD TABLE AS old_rows NEW TABLE AS new_rows",
+            f"INSERT INTO history {columns} "
+            f"SELECT now(), 'database', 'item', n.code, 'status', o.status, n.status, {_OUTSIDE} "
+            "FROM new_rows n JOIN old_rows o ON o.id = n.id "
+            f"WHERE o.status IS DISTINCT FROM n.status AND {latest} IS DISTINCT FROM n.status "
+            f"ORDER BY n.id; {remove}; {add};",
+        ),
+        "deleted": ("DELETE", "OLD TABLE AS old_rows", f"{remove};"),
+    }
+    for name, (event, tables, body) in bodies.items():
+        op.execute(
+            f"CREATE FUNCTION delegated_item_{name}() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            f"BEGIN {body} RETURN NULL; END $$"
+        )
+        op.execute(
+            f"CREATE TRIGGER delegated_item_{name} AFTER {event} ON delegated_item "
+            f"REFERENCING {tables} FOR EACH STATEMENT EXECUTE FUNCTION delegated_item_{name}()"
+        )
+
+
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP TRIGGER IF EXISTS delegated_item_tally ON delegated_item")
-        op.execute("DROP FUNCTION IF EXISTS delegated_item_tally()")
-        op.execute("DROP TRIGGER IF EXISTS delegated_item_status_recorded ON delegated_item")
-        op.execute("DROP FUNCTION IF EXISTS delegated_item_status_recorded()")
+        for name in ("inserted", "updated", "deleted"):
+            op.execute(f"DROP TRIGGER IF EXISTS delegated_item_{name} ON delegated_item")
+            op.execute(f"DROP FUNCTION IF EXISTS delegated_item_{name}()")
         op.execute("DROP TRIGGER IF EXISTS history_append_only ON history")
         op.execute("DROP FUNCTION IF EXISTS history_append_only()")
     op.drop_table("item_tally")
