@@ -55,6 +55,7 @@ def create_app(
     """
     ops = ops_settings(settings)
     if schema is None:
+        from gateway.response_cache import response_cache
         from gateway.speed import document_caches
         from gateway.tracing import tracing_extensions
         from schema import build_schema
@@ -64,6 +65,7 @@ def create_app(
             extensions=[
                 *security.extensions(settings),
                 *document_caches(),  # after security: its fragment-bomb check runs first
+                *response_cache(settings, ops.response_cache_ttl_s),  # inside the access log's hooks
                 *ops_extensions,
                 *tracing_extensions(ops),
             ]

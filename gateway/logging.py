@@ -49,6 +49,11 @@ class OpsSettings(BaseModel):
     tracing: bool = Field(
         False, description="OpenTelemetry spans (needs the opentelemetry packages; see docs/deployment.md)"
     )
+    response_cache_ttl_s: float = Field(
+        2.0,
+        ge=0,
+        description="whole results kept this long where the scope allows (gateway/response_cache.py); 0: off",
+    )
 
 
 def ops_settings(settings: Settings) -> OpsSettings:

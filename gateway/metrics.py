@@ -188,10 +188,12 @@ class OperationLabel(SchemaExtension):
     """Name the operation for the request histogram: ``<type>:<root fields>``."""
 
     def on_operation(self):  # type: ignore[no-untyped-def]
-        yield
         context = self.execution_context.context
-        request = getattr(context, "request", None)
-        state = getattr(request, "state", None)
+        state = getattr(getattr(context, "request", None), "state", None)
+        if state is not None:
+            # Until the document is known to be good: a parse error may leave by an exception.
+            setattr(state, OPERATION_STATE_KEY, "invalid")
+        yield
         if state is not None:
             setattr(state, OPERATION_STATE_KEY, operation_label(self.execution_context))
 
