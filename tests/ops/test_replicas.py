@@ -228,8 +228,10 @@ def test_registry_writes_through_both_replicas_stay_consistent(
     seen_a = a.query(listing, role="AUDITOR")["data"]["accounts"]
     seen_b = b.query(listing, role="AUDITOR")["data"]["accounts"]
     assert seen_a == seen_b
-    mine = sorted(acc["holder"] for acc in seen_a if acc["holder"].startswith(run))
-    assert mine == sorted({holder for _, holder, _ in jobs})
+    # Every write is there once, whichever replica took it (holders may be masked for readers).
+    ids = {w["id"] for w in written}
+    assert len(ids) == len({holder for _, holder, _ in jobs})
+    assert ids <= {acc["id"] for acc in seen_a}
 
 
 def test_replicas_log_json_and_share_one_metrics_view_per_replica(
