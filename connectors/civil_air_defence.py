@@ -28,9 +28,7 @@ from __future__ import annotations
 
 import functools
 import re
-import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 from datetime import date
 from typing import TYPE_CHECKING, TypeVar
 
@@ -38,7 +36,8 @@ import httpx
 from lxml import etree
 
 from connectors.errors import DepartmentMalformed, DepartmentRejected, DepartmentUnavailable
-from connectors.pipeline import CallPipeline, check_response
+from connectors.http import health_check
+from connectors.pipeline import CallPipeline, check_response, with_source, with_sources
 from connectors.records import (
     ApprovalItem,
     CivilAirDefenceDecision,
@@ -111,9 +110,7 @@ class CivilAirDefenceConnector:
         if not _xml_safe(project_code):
             return None  # cannot be a project code, and cannot travel in XML
         fetched = await self.pipeline.call("case", project_code, lambda: self._query_case(project_code))
-        if fetched.value is None:
-            return None
-        return replace(fetched.value, source=fetched.meta)
+        return with_source(fetched)
 
     async def fetch_projects(self, project_codes: Sequence[str]) -> Mapping[str, DepartmentView]:
         """Batch lookup through ``QueryCases``, ``batch_size`` codes per call."""
@@ -121,21 +118,11 @@ class CivilAirDefenceConnector:
         if not codes:
             return {}
         found = await self.pipeline.call_batch("case", codes, self._query_cases)
-        return {code: replace(f.value, source=f.meta) for code, f in found.items() if f.value is not None}
+        return with_sources(found)
 
     async def health(self) -> HealthReport:
         """``GET /health``: 200 UP, 503 MAINTENANCE, anything else DOWN (not cached)."""
-        started = time.perf_counter()
-        try:
-            response = await self.client.get("/health", timeout=self.settings.deadline_s)
-        except httpx.HTTPError as exc:
-            return HealthReport(NAME, "DOWN", None, f"no answer ({type(exc).__name__})")
-        latency = (time.perf_counter() - started) * 1000.0
-        if response.status_code == 200:
-            return HealthReport(NAME, "UP", latency)
-        if response.status_code == 503:
-            return HealthReport(NAME, "MAINTENANCE", latency, "HTTP 503")
-        return HealthReport(NAME, "DOWN", latency, f"HTTP {response.status_code}")
+        return await health_check(self.client, NAME, self.settings.deadline_s)
 
     async def aclose(self) -> None:
         """Nothing to release: the hub owns the client and the cache."""
@@ -209,8 +196,13 @@ def _xml_safe(value: str) -> bool:
 @functools.cache
 def _parser() -> etree.XMLParser:
     return etree.XMLParser(
-        resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
-        huge_tree=False, remove_comments=True, remove_pis=True,
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
     )
 
 
@@ -368,4 +360,3 @@ def _date(parent: etree._Element, name: str) -> date:
     if value is None:
         raise KeyError(name)
     return value
-

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -24,8 +23,9 @@ import httpx
 
 from connectors import jsonfields as j
 from connectors.errors import DepartmentRejected
-from connectors.jsonfields import health_check, parsed, segment
-from connectors.pipeline import CallPipeline, check_response
+from connectors.http import health_check
+from connectors.jsonfields import parsed, segment
+from connectors.pipeline import CallPipeline, check_response, with_source, with_sources
 from connectors.records import (
     ApprovalItem,
     DepartmentView,
@@ -90,9 +90,7 @@ class FireConnector:
     async def fetch_project(self, project_code: str) -> DepartmentView | None:
         """The fire record of one project; None if the department has none."""
         fetched = await self.pipeline.call("project", project_code, lambda: self._get_project(project_code))
-        if fetched.value is None:
-            return None
-        return replace(fetched.value, source=fetched.meta)
+        return with_source(fetched)
 
     async def fetch_projects(self, project_codes: Sequence[str]) -> Mapping[str, DepartmentView]:
         """Batch lookup through ``GET /api/v1/projects?project_codes=...``, 50 codes per call."""
@@ -101,7 +99,7 @@ class FireConnector:
         if not codes:
             return {}
         found = await self.pipeline.call_batch("project", codes, self._query_projects)
-        return {code: replace(f.value, source=f.meta) for code, f in found.items() if f.value is not None}
+        return with_sources(found)
 
     async def health(self) -> HealthReport:
         return await health_check(self.client, NAME, self.settings.deadline_s)

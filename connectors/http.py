@@ -17,6 +17,7 @@ one about 0.5 ms, and a matter makes five department calls
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextvars import ContextVar
@@ -24,6 +25,8 @@ from typing import TYPE_CHECKING
 
 import httpx
 from httpx_aiohttp import AiohttpTransport as _AiohttpTransport
+
+from connectors.records import HealthReport
 
 if TYPE_CHECKING:
     from connectors.settings import ConnectorSettings
@@ -131,3 +134,24 @@ def build_client(
         follow_redirects=False,  # a redirect from a department system is a misconfiguration
         transport=transport,
     )
+
+
+async def health_check(
+    client: httpx.AsyncClient, department: str, deadline_s: float, *, path: str = "/health"
+) -> HealthReport:
+    """The department's own health answer: 200 UP, 503 MAINTENANCE, anything else DOWN.
+
+    Not through the pipeline on purpose: health reports the department as it
+    is now, even while its breaker is open, and is never served from the cache.
+    """
+    started = time.perf_counter()
+    try:
+        response = await client.get(path, timeout=deadline_s)
+    except httpx.HTTPError as exc:
+        return HealthReport(department, "DOWN", None, f"no answer ({type(exc).__name__})")
+    latency = (time.perf_counter() - started) * 1000.0
+    if response.status_code == 200:
+        return HealthReport(department, "UP", latency)
+    if response.status_code == 503:
+        return HealthReport(department, "MAINTENANCE", latency, "HTTP 503")
+    return HealthReport(department, "DOWN", latency, f"HTTP {response.status_code}")

@@ -8,15 +8,11 @@ department's document and still never guesses.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-import httpx
-
 from connectors.errors import DepartmentMalformed
-from connectors.records import HealthReport
 
 T = TypeVar("T")
 
@@ -109,24 +105,3 @@ def strings(raw: Any, key: str) -> list[str]:
     if not all(isinstance(v, str) for v in values):
         raise TypeError(f"{key} is not a list of strings")
     return values
-
-
-async def health_check(
-    client: httpx.AsyncClient, department: str, deadline_s: float, *, path: str = "/health"
-) -> HealthReport:
-    """The department's own health answer: 200 UP, 503 MAINTENANCE, anything else DOWN.
-
-    Not through the pipeline on purpose: health reports the department as it
-    is now, even while its breaker is open, and is never served from the cache.
-    """
-    started = time.perf_counter()
-    try:
-        response = await client.get(path, timeout=deadline_s)
-    except httpx.HTTPError as exc:
-        return HealthReport(department, "DOWN", None, f"no answer ({type(exc).__name__})")
-    latency = (time.perf_counter() - started) * 1000.0
-    if response.status_code == 200:
-        return HealthReport(department, "UP", latency)
-    if response.status_code == 503:
-        return HealthReport(department, "MAINTENANCE", latency, "HTTP 503")
-    return HealthReport(department, "DOWN", latency, f"HTTP {response.status_code}")

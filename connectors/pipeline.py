@@ -33,7 +33,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
@@ -76,6 +76,16 @@ class Fetched(Generic[T]):
 
     value: T
     meta: SourceMeta
+
+
+def with_source(fetched: Fetched[Any]) -> Any:
+    """The fetched record stamped with where it came from, or None (unknown to the department)."""
+    return None if fetched.value is None else replace(fetched.value, source=fetched.meta)
+
+
+def with_sources(found: Mapping[str, Fetched[Any]]) -> dict[str, Any]:
+    """``with_source`` over a batch, leaving out the keys the department does not know."""
+    return {key: replace(f.value, source=f.meta) for key, f in found.items() if f.value is not None}
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from connectors import jsonfields as j
-from connectors.jsonfields import health_check, parsed, segment
+from connectors.http import health_check
+from connectors.jsonfields import parsed, segment
 from connectors.pipeline import CallPipeline, Fetched, check_response
 from connectors.records import (
     ApprovalItem,
@@ -134,9 +135,7 @@ class PlanningConnector:
     async def fetch_profiles(self, project_codes: Sequence[str]) -> Mapping[str, ProjectProfile]:
         found = await self._batch(project_codes)
         return {
-            code: replace(f.value.profile, source=f.meta)
-            for code, f in found.items()
-            if f.value is not None
+            code: replace(f.value.profile, source=f.meta) for code, f in found.items() if f.value is not None
         }
 
     async def list_profiles(self) -> list[ProjectProfile]:
@@ -233,9 +232,7 @@ def parse_project(raw: Any) -> PlanningRecord:
     files = j.array(raw, "files")
     view = None
     if files:
-        view = DepartmentView(
-            department=NAME, project_code=code, items=tuple(parse_file(f) for f in files)
-        )
+        view = DepartmentView(department=NAME, project_code=code, items=tuple(parse_file(f) for f in files))
     return PlanningRecord(profile=profile, view=view)
 
 
@@ -259,9 +256,7 @@ def parse_file(raw: Any) -> ApprovalItem:
         decided_on=_opt_date(raw, "concludedDate"),
         statutory_limit_days=j.opt_integer(raw, "statutoryDays"),
         promised_limit_days=j.opt_integer(raw, "promisedDays"),
-        paused=tuple(
-            (_date(s, "fromDate"), _opt_date(s, "toDate")) for s in j.array(raw, "clockStops")
-        ),
+        paused=tuple((_date(s, "fromDate"), _opt_date(s, "toDate")) for s in j.array(raw, "clockStops")),
         certificate_number=j.opt_string(raw, "licenceNo"),
         missing_materials=tuple(j.strings(deficiency, "materials")) if deficiency else (),
         materials_due_on=_opt_date(deficiency, "dueDate") if deficiency else None,

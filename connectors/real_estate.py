@@ -32,16 +32,16 @@ from __future__ import annotations
 import asyncio
 import functools
 import re
-import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
 from connectors.errors import DepartmentMalformed, DepartmentRejected
-from connectors.pipeline import CallPipeline, check_response
+from connectors.http import health_check
+from connectors.pipeline import CallPipeline, check_response, with_source, with_sources
 from connectors.records import (
     ApprovalItem,
     DepartmentView,
@@ -132,9 +132,7 @@ class RealEstateConnector:
     async def fetch_project(self, project_code: str) -> DepartmentView | None:
         """The registrations of one project (``by-project``); None if the department has none."""
         fetched = await self.pipeline.call("project", project_code, lambda: self._by_project(project_code))
-        if fetched.value is None:
-            return None
-        return replace(fetched.value, source=fetched.meta)
+        return with_source(fetched)
 
     async def fetch_projects(self, project_codes: Sequence[str]) -> Mapping[str, DepartmentView]:
         """Batch lookup through ``batch-query``, ``batch_size`` codes per call."""
@@ -142,21 +140,11 @@ class RealEstateConnector:
         if not codes:
             return {}
         found = await self.pipeline.call_batch("project", codes, self._batch_query)
-        return {code: replace(f.value, source=f.meta) for code, f in found.items() if f.value is not None}
+        return with_sources(found)
 
     async def health(self) -> HealthReport:
         """``GET /health`` (no token needed): 200 UP, 503 MAINTENANCE, anything else DOWN."""
-        started = time.perf_counter()
-        try:
-            response = await self.client.get("/health", timeout=self.settings.deadline_s)
-        except httpx.HTTPError as exc:
-            return HealthReport(NAME, "DOWN", None, f"no answer ({type(exc).__name__})")
-        latency = (time.perf_counter() - started) * 1000.0
-        if response.status_code == 200:
-            return HealthReport(NAME, "UP", latency)
-        if response.status_code == 503:
-            return HealthReport(NAME, "MAINTENANCE", latency, "HTTP 503")
-        return HealthReport(NAME, "DOWN", latency, f"HTTP {response.status_code}")
+        return await health_check(self.client, NAME, self.settings.deadline_s)
 
     async def aclose(self) -> None:
         """Forget the token; the hub owns the client and the cache."""

@@ -171,7 +171,8 @@ from urllib.parse import quote
 import httpx
 
 from connectors.errors import DepartmentMalformed
-from connectors.pipeline import CallPipeline, check_response
+from connectors.http import health_check
+from connectors.pipeline import CallPipeline, check_response, with_source, with_sources
 from connectors.records import ApprovalItem, DepartmentView, HealthReport, Lifecycle
 
 if TYPE_CHECKING:
@@ -220,23 +221,16 @@ class $cls:
     async def fetch_project(self, project_code: str) -> DepartmentView | None:
         """What the department knows of one project; None if it does not know it."""
         fetched = await self.pipeline.call("project", project_code, lambda: self._get(project_code))
-        return None if fetched.value is None else replace(fetched.value, source=fetched.meta)
+        return with_source(fetched)
 
     async def fetch_projects(self, project_codes: Sequence[str]) -> Mapping[str, DepartmentView]:
         """Many projects in one upstream call; unknown ones are absent."""
         found = await self.pipeline.call_batch("project", list(project_codes), self._query)
-        return {code: replace(f.value, source=f.meta) for code, f in found.items() if f.value is not None}
+        return with_sources(found)
 
     async def health(self) -> HealthReport:
         """The department's own health answer; reports, never raises."""
-        started = time.perf_counter()
-        try:
-            response = await self.client.get("/health", timeout=self.settings.deadline_s)
-        except httpx.HTTPError as exc:
-            return HealthReport(NAME, "DOWN", None, f"no answer ({type(exc).__name__})")
-        latency = (time.perf_counter() - started) * 1000.0
-        status = {200: "UP", 503: "MAINTENANCE"}.get(response.status_code, "DOWN")
-        return HealthReport(NAME, status, latency, None if status == "UP" else f"HTTP {response.status_code}")
+        return await health_check(self.client, NAME, self.settings.deadline_s)
 
     async def aclose(self) -> None:
         """Nothing to release: the hub owns the client and the cache."""

@@ -21,15 +21,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from connectors import jsonfields as j
-from connectors.jsonfields import health_check, parsed, segment
-from connectors.pipeline import CallPipeline, check_response
+from connectors.http import health_check
+from connectors.jsonfields import parsed, segment
+from connectors.pipeline import CallPipeline, check_response, with_source, with_sources
 from connectors.records import (
     ApprovalItem,
     DepartmentView,
@@ -93,9 +93,7 @@ class UtilitiesConnector:
         fetched = await self.pipeline.call(
             "application", project_code, lambda: self._get_application(project_code)
         )
-        if fetched.value is None:
-            return None
-        return replace(fetched.value, source=fetched.meta)
+        return with_source(fetched)
 
     async def fetch_projects(self, project_codes: Sequence[str]) -> Mapping[str, DepartmentView]:
         """Batch lookup through ``POST /v1/applications/batch-get``, 100 codes per call."""
@@ -103,7 +101,7 @@ class UtilitiesConnector:
         if not codes:
             return {}
         found = await self.pipeline.call_batch("application", codes, self._batch_get)
-        return {code: replace(f.value, source=f.meta) for code, f in found.items() if f.value is not None}
+        return with_sources(found)
 
     async def health(self) -> HealthReport:
         return await health_check(self.client, NAME, self.settings.deadline_s)
