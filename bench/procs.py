@@ -89,27 +89,41 @@ def cpu_seconds(pid: int) -> float:
 
 @dataclass
 class Departments:
-    process: subprocess.Popen[str]
+    """The five department systems, one process each: real systems do not share a core's queue."""
+
+    processes: list[subprocess.Popen[str]]
     urls: dict[str, str]
     as_of: str
     admin: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=10))
 
     @classmethod
     def start(cls, projects: int = 200) -> Departments:
-        process = subprocess.Popen(
-            [PYTHON, "-m", "bench.departments", "--projects", str(projects)],
-            cwd=ROOT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        if not line:
-            stop(process)
-            raise RuntimeError("the department systems did not start")
-        started = json.loads(line)
-        return cls(process=process, urls=started["urls"], as_of=started["as_of"])
+        from fixtures.world import DEPARTMENTS
+
+        processes = [
+            subprocess.Popen(
+                [PYTHON, "-m", "bench.departments", "--projects", str(projects), "--only", name],
+                cwd=ROOT,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for name in DEPARTMENTS
+        ]
+        urls: dict[str, str] = {}
+        as_of = ""
+        for process in processes:
+            assert process.stdout is not None
+            line = process.stdout.readline()
+            if not line:
+                for p in processes:
+                    stop(p)
+                raise RuntimeError("the department systems did not start")
+            started = json.loads(line)
+            urls.update(started["urls"])
+            as_of = started["as_of"]
+        ordered = {name: urls[name] for name in DEPARTMENTS if name in urls}
+        return cls(processes=processes, urls=ordered, as_of=as_of)
 
     def faults(self, **settings: Any) -> None:
         """Set the same faults on every department (latency_ms=40, ...)."""
@@ -149,14 +163,19 @@ class Departments:
             page += 1
         return codes[:count]
 
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.processes]
+
     def stop(self) -> None:
         self.admin.close()
-        if self.process.stdin is not None:
-            self.process.stdin.close()  # the process stops when its stdin closes
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            stop(self.process)
+        for process in self.processes:
+            if process.stdin is not None:
+                process.stdin.close()  # each process stops when its stdin closes
+        for process in self.processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                stop(process)
 
 
 # -- the hub ---------------------------------------------------------------------------
