@@ -74,13 +74,8 @@ class AiohttpTransport(_AiohttpTransport):
             response = await super().handle_async_request(request)
         except httpx.TransportError as exc:
             raise _precise(exc, request) from exc.__cause__ or exc
-        return httpx.Response(
-            status_code=response.status_code,
-            headers=response.headers.raw,
-            stream=_PreciseStream(response.stream, request),  # type: ignore[arg-type]
-            request=request,
-            extensions=response.extensions,
-        )
+        response.stream = _PreciseStream(response.stream, request)  # type: ignore[arg-type]
+        return response
 
 
 class _PreciseStream(httpx.AsyncByteStream):
