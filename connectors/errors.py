@@ -10,7 +10,8 @@
         │   └── DepartmentMalformed   the department answered something we cannot parse
         ├── DepartmentTimeout         DEPARTMENT_TIMEOUT: the call's deadline passed
         └── DepartmentRejected        DEPARTMENT_REJECTED: the department refused the call
-                                      (4xx other than 404/408/429, bad credentials)
+                                      (4xx the connector does not expect, bad credentials;
+                                      a 404 a connector expects means "unknown", not an error)
 
 httpx errors are caught in one place, the call pipeline, and re-raised as these
 ``from exc``. Resolvers see only ``HubError``; anything else is masked. Messages

@@ -26,8 +26,10 @@ class RetrySettings(BaseModel):
 class CacheSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    ttl_s: float = Field(30.0, ge=0, description="fresh for this long; 0 turns caching off")
-    stale_s: float = Field(600.0, ge=0, description="then served only if the department fails")
+    ttl_s: float = Field(30.0, ge=0, description="fresh for this long; 0: every call goes upstream")
+    stale_s: float = Field(
+        600.0, ge=0, description="then served only if the department fails; 0 with ttl_s 0: no cache at all"
+    )
 
 
 class BreakerSettings(BaseModel):
