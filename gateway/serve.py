@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         # Build everything once before serving: a configuration mistake (unknown
         # connector, bad database URL, unreachable Redis) is one clear line here, not a
         # traceback per worker; and the registry is migrated once, not by N workers racing.
-        problem = asyncio.run(_preflight(settings))
+        problem = asyncio.run(_preflight(settings, seed_ledger=departments is not None))
         if problem is not None:
             print(f"error: {problem}", file=sys.stderr)
             return 2
@@ -99,8 +99,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _preflight(settings: Settings) -> str | None:
-    """None if the services build; else what is wrong, in one line."""
+async def _preflight(settings: Settings, *, seed_ledger: bool = False) -> str | None:
+    """None if the services build; else what is wrong, in one line.
+
+    With ``seed_ledger`` (the embedded demo) an empty registry gets the zone
+    report's delegation ledger, so auditors see the 346 items at once; a
+    registry that holds anything is left as it is.
+    """
     from connectors.cache import CacheConfigError
     from connectors.errors import HubError
     from connectors.registry import ConnectorLoadError
@@ -112,7 +117,16 @@ async def _preflight(settings: Settings) -> str | None:
         return str(exc)
     except OSError as exc:  # e.g. the database or Redis is unreachable
         return f"cannot start: {exc}"
-    await services.aclose()
+    try:
+        if seed_ledger:
+            from registry.seed import SeedError, seed
+
+            try:
+                await seed(services.registry)
+            except SeedError:
+                pass  # the ledger already holds data: never overwrite it
+    finally:
+        await services.aclose()
     return None
 
 

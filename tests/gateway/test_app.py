@@ -187,6 +187,23 @@ def test_embedded_sources_are_up(hub: RunningHub) -> None:
     )
 
 
+def test_embedded_demo_holds_the_reports_ledger(hub: RunningHub) -> None:
+    body = hub.query(
+        "{ delegationCoverage { original cancelled added inForce takenOver ratio departments } }",
+        role="AUDITOR",
+    )
+    assert "errors" not in body, body
+    assert body["data"]["delegationCoverage"] == {
+        "original": 346,
+        "cancelled": 12,
+        "added": 12,
+        "inForce": 346,
+        "takenOver": 346,
+        "ratio": 1.0,
+        "departments": 12,
+    }
+
+
 def test_embedded_matter_end_to_end(hub: RunningHub) -> None:
     page = hub.query("{ matters(first: 3) { edges { node { projectCode name } } totalCount } }")
     assert "errors" not in page, page
