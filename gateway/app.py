@@ -32,6 +32,7 @@ from gateway.config import Settings, load_settings
 from gateway.logging import RequestIdMiddleware, ops_settings
 from gateway.principal import Role
 from gateway.services import Services
+from gateway.speed import document_caches, settle_gc
 from gateway.view import GraphQLView
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -56,7 +57,6 @@ def create_app(
     ops = ops_settings(settings)
     if schema is None:
         from gateway.response_cache import response_cache
-        from gateway.speed import document_caches
         from gateway.tracing import tracing_extensions
         from schema import build_schema
 
@@ -80,6 +80,7 @@ def create_app(
             return
         app.state.services = await Services.open(settings)
         metrics.instrument(app.state.services)
+        settle_gc()  # a serving process: what it built stays (gateway/speed.py)
         try:
             yield
         finally:
