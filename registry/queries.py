@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +25,6 @@ from registry.store import Registry
 
 PAGE_DEFAULT = 50
 PAGE_MAX = 500
-_CURSOR_PREFIX = "item:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,20 +44,6 @@ class ItemPage:
     total: int
     has_next: bool
     has_previous: bool
-
-
-def encode_cursor(code: str) -> str:
-    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{code}".encode()).decode()
-
-
-def decode_cursor(cursor: str) -> str:
-    try:
-        text = base64.urlsafe_b64decode(cursor.encode("ascii")).decode()
-    except (binascii.Error, UnicodeError, ValueError):
-        text = ""
-    if not text.startswith(_CURSOR_PREFIX):
-        raise InvalidInput("the cursor is not one this API returned", argument="after")
-    return text[len(_CURSOR_PREFIX) :]
 
 
 def _filtered(query: Select[Any], f: ItemFilter) -> Select[Any]:
@@ -86,21 +69,25 @@ def _filtered(query: Select[Any], f: ItemFilter) -> Select[Any]:
 
 
 async def list_items(
-    registry: Registry, f: ItemFilter | None = None, *, first: int = PAGE_DEFAULT, after: str | None = None
+    registry: Registry,
+    f: ItemFilter | None = None,
+    *,
+    first: int = PAGE_DEFAULT,
+    after_code: str | None = None,
 ) -> ItemPage:
-    """A page of items ordered by code, after the ``after`` cursor."""
+    """A page of items ordered by code, those after the item code ``after_code``."""
     if not 1 <= first <= PAGE_MAX:
         raise InvalidInput(f"first must be between 1 and {PAGE_MAX}", argument="first")
     f = f or ItemFilter()
     base = _filtered(select(DelegatedItem), f)
     page = base.order_by(DelegatedItem.code).limit(first + 1)
-    if after is not None:
-        page = page.where(DelegatedItem.code > decode_cursor(after))
+    if after_code is not None:
+        page = page.where(DelegatedItem.code > after_code)
     async with registry.sessionmaker() as session:
         rows = list(await session.scalars(page))
         total = await session.scalar(select(func.count()).select_from(base.subquery())) or 0
     return ItemPage(
-        items=rows[:first], total=total, has_next=len(rows) > first, has_previous=after is not None
+        items=rows[:first], total=total, has_next=len(rows) > first, has_previous=after_code is not None
     )
 
 

@@ -10,8 +10,6 @@ fields read. If the log cannot be written the data is withheld: no log, no read.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from collections.abc import AsyncIterator
 from contextvars import ContextVar
@@ -26,6 +24,7 @@ from strawberry.types import Info
 
 from connectors.errors import InvalidInput
 from registry import access_log as log
+from schema.paging import decode_cursor, encode_cursor, not_a_cursor
 from schema.permissions import AccessLogReaders, principal_of, requires
 
 MAX_FIELDS = 200  # field paths kept per entry; a document cannot make an entry unbounded
@@ -197,20 +196,16 @@ class AccessLogIntegrity:
     reason: str | None
 
 
-def _cursor(entry_id: int) -> str:
-    return base64.urlsafe_b64encode(f"access_log:{entry_id}".encode()).decode()
+ACCESS_LOG_CURSOR = "access_log"  # the cursor kind: an entry's cursor holds its id
 
 
 def _after(cursor: str | None) -> int | None:
     if cursor is None:
         return None
-    try:
-        kind, _, raw = base64.urlsafe_b64decode(cursor.encode("ascii")).decode().partition(":")
-        if kind != "access_log" or not raw.isdigit():
-            raise ValueError(cursor)
-        return int(raw)
-    except (ValueError, UnicodeError, binascii.Error) as exc:
-        raise InvalidInput("the cursor is not one this API gave out", argument="after") from exc
+    raw = decode_cursor(ACCESS_LOG_CURSOR, cursor)
+    if not raw.isdigit():
+        raise not_a_cursor()
+    return int(raw)
 
 
 def _aware(value: datetime | None, argument: str) -> datetime | None:
@@ -267,7 +262,7 @@ class Query:
         entries = [_entry(r) for r in rows]
         return AccessLogPage(
             entries=entries,
-            end_cursor=_cursor(rows[-1].id) if rows else None,
+            end_cursor=encode_cursor(ACCESS_LOG_CURSOR, str(rows[-1].id)) if rows else None,
             has_next_page=more,
         )
 

@@ -18,7 +18,6 @@ that fails during a refresh keeps its last good views and is reported in
 from __future__ import annotations
 
 import asyncio
-import base64
 import bisect
 import contextlib
 import logging
@@ -28,7 +27,6 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from connectors.base import Connector, ProjectDirectory
-from connectors.errors import InvalidInput
 from connectors.records import ApprovalItem, DepartmentView, Lifecycle, ProjectProfile, Stage
 from domain import rules
 
@@ -105,30 +103,6 @@ class IndexStatus:
     projects: int
     # department -> error code of its last failed refresh (its views are the last good ones)
     stale_departments: dict[str, str] = field(default_factory=dict)
-
-
-# -- cursors ---------------------------------------------------------------------
-
-_CURSOR_PREFIX = "matter:"
-
-
-def encode_cursor(project_code: str) -> str:
-    """An opaque, stable cursor: the project code, so paging survives index refreshes."""
-    return base64.urlsafe_b64encode((_CURSOR_PREFIX + project_code).encode()).decode()
-
-
-def decode_cursor(cursor: str, *, argument: str = "after") -> str:
-    try:
-        raw = base64.urlsafe_b64decode(cursor.encode("ascii")).decode("utf-8")
-    except (ValueError, UnicodeError):
-        raw = ""
-    if not raw.startswith(_CURSOR_PREFIX) or len(raw) > 64:
-        raise InvalidInput(
-            f"{argument}: not a cursor this API returned",
-            argument=argument,
-            rule="a cursor must be an endCursor or edge cursor from an earlier page",
-        )
-    return raw[len(_CURSOR_PREFIX) :]
 
 
 def page_of(entries: Sequence[IndexEntry], first: int, after_code: str | None) -> Page:

@@ -10,7 +10,8 @@ subject as the actor ("system" without one).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import Enum
@@ -25,9 +26,11 @@ from registry import models, queries
 from registry.coverage import Coverage, Figures, GapKind, delegation_coverage
 from registry.service import SYSTEM_ACTOR, Ledger, NewItem
 from registry.store import Registry
+from schema.paging import PageInfo, decode_cursor, encode_cursor, page_info
 from schema.permissions import Administrators, LedgerReaders, Masked, requires
 
 T = TypeVar("T")
+ITEM_CURSOR = "item"  # the cursor kind: an item's cursor holds its code
 
 DelegationStatus = strawberry.enum(models.Status, name="DelegationStatus", description="Where an item stands")
 DelegationCategory = strawberry.enum(models.Category, name="DelegationCategory")
@@ -66,12 +69,18 @@ def actor_of(info: Info[Any, Any]) -> str:
     return subject if isinstance(subject, str) and subject else SYSTEM_ACTOR
 
 
-async def _reported(call: Awaitable[T]) -> T:
+@contextmanager
+def _reporting() -> Iterator[None]:
     """Ledger errors as GraphQL errors carrying their extensions (and the original)."""
     try:
-        return await call
+        yield
     except HubError as exc:
         raise GraphQLError(str(exc), extensions=exc.extensions(), original_error=exc) from exc
+
+
+async def _reported(call: Awaitable[T]) -> T:
+    with _reporting():
+        return await call
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,14 +310,6 @@ class DelegationCoverage:
         )
 
 
-@strawberry.type(description="Relay page info (own name: schema.types defines the matters' PageInfo)")
-class LedgerPageInfo:
-    has_next_page: bool
-    has_previous_page: bool
-    start_cursor: str | None
-    end_cursor: str | None
-
-
 @strawberry.type
 class DelegatedItemEdge:
     cursor: str
@@ -318,7 +319,7 @@ class DelegatedItemEdge:
 @strawberry.type
 class DelegatedItemConnection:
     edges: list[DelegatedItemEdge]
-    page_info: LedgerPageInfo
+    page_info: PageInfo
     total_count: int
 
 
@@ -358,20 +359,17 @@ class Query:
     ) -> DelegatedItemConnection:
         registry = registry_of(info)
         f = queries.ItemFilter(**vars(filter)) if filter else None
-        page = await _reported(queries.list_items(registry, f, first=first, after=after))
+        with _reporting():
+            after_code = decode_cursor(ITEM_CURSOR, after) if after is not None else None
+            page = await queries.list_items(registry, f, first=first, after_code=after_code)
         refs = await _References.load(registry)
         edges = [
-            DelegatedItemEdge(cursor=queries.encode_cursor(i.code), node=DelegatedItem.of(i, refs))
+            DelegatedItemEdge(cursor=encode_cursor(ITEM_CURSOR, i.code), node=DelegatedItem.of(i, refs))
             for i in page.items
         ]
         return DelegatedItemConnection(
             edges=edges,
-            page_info=LedgerPageInfo(
-                has_next_page=page.has_next,
-                has_previous_page=page.has_previous,
-                start_cursor=edges[0].cursor if edges else None,
-                end_cursor=edges[-1].cursor if edges else None,
-            ),
+            page_info=page_info(edges, has_next=page.has_next, has_previous=page.has_previous),
             total_count=page.total,
         )
 

@@ -36,7 +36,8 @@ from connectors.records import (
 from domain import rules
 from domain.handbook import BY_CODE, HANDBOOK, GuideEntry
 from schema.loaders import ViewResult
-from schema.matter_index import MatterIndex, MatterQuery, Page, decode_cursor, encode_cursor, page_of
+from schema.matter_index import MatterIndex, MatterQuery, Page, page_of
+from schema.paging import PageInfo, decode_cursor, encode_cursor, page_info
 from schema.permissions import Masked, guard, visible
 
 # The records' own enums are the GraphQL enums: strawberry.enum registers them in place.
@@ -563,14 +564,6 @@ async def load_matters(info: Info, profiles: Iterable[ProjectProfile]) -> list[M
 
 
 @strawberry.type
-class PageInfo:
-    has_next_page: bool
-    has_previous_page: bool
-    start_cursor: str | None
-    end_cursor: str | None
-
-
-@strawberry.type
 class MatterEdge:
     cursor: str
     node: Matter
@@ -626,33 +619,29 @@ def _index_status(index: MatterIndex) -> MatterIndexStatus:
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 20
+MATTER_CURSOR = "matter"  # the cursor kind: a matter's cursor holds its project code
 
 
 async def matter_connection(
     info: Info, query: MatterQuery, first: int, after: str | None
 ) -> MatterConnection:
-    after_code = decode_cursor(after) if after is not None else None  # checked before any call
+    after_code = decode_cursor(MATTER_CURSOR, after) if after is not None else None  # checked before any call
     index = MatterIndex.for_services(info.context.services)
     try:
         await index.ready()
     except ConnectorError as exc:
         # Never built, and the directory is down: an empty page that says why, not a failed request.
-        empty = PageInfo(has_next_page=False, has_previous_page=False, start_cursor=None, end_cursor=None)
+        empty = page_info([], has_next=False, has_previous=False)
         return MatterConnection(
             edges=[], page_info=empty, total_count=0, _index=_index_status(index), _index_error=exc
         )
     # Access rule before paging: projects the caller may not read are left out of the list.
     page: Page = page_of(visible(info, "project", index.select(query)), first, after_code)
     matters = guard(info, "project", await load_matters(info, (e.profile for e in page.entries)))
-    edges = [MatterEdge(cursor=encode_cursor(m.project_code), node=m) for m in matters]
+    edges = [MatterEdge(cursor=encode_cursor(MATTER_CURSOR, m.project_code), node=m) for m in matters]
     return MatterConnection(
         edges=edges,
-        page_info=PageInfo(
-            has_next_page=page.has_next,
-            has_previous_page=page.has_previous,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None,
-        ),
+        page_info=page_info(edges, has_next=page.has_next, has_previous=page.has_previous),
         total_count=page.total,
         _index=_index_status(index),
     )

@@ -240,9 +240,10 @@ async def test_federation_entities(hub: Hub, world: World) -> None:
 
 
 def test_cursors_are_opaque_and_stable() -> None:
-    from schema.matter_index import decode_cursor, encode_cursor
+    from schema.paging import decode_cursor, encode_cursor
+    from schema.types import MATTER_CURSOR
 
-    cursor = encode_cursor("2023-430472-47-03-000001")
+    cursor = encode_cursor(MATTER_CURSOR, "2023-430472-47-03-000001")
     assert "2023" not in cursor
     assert base64.urlsafe_b64decode(cursor).startswith(b"matter:")
-    assert decode_cursor(cursor) == "2023-430472-47-03-000001"
+    assert decode_cursor(MATTER_CURSOR, cursor) == "2023-430472-47-03-000001"

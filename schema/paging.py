@@ -1,0 +1,65 @@
+"""One paging vocabulary for the API: opaque cursors and the Relay ``PageInfo``.
+
+A cursor is ``base64url("<kind>:<value>")``: the kind keeps a cursor of one list
+from being replayed on another, the value is the key the list is ordered by (a
+project code, an item code, a log entry id), so paging survives refreshes.
+Cursors are decoded at the GraphQL edge; the layers below take the keys.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from typing import Any
+
+import strawberry
+
+from connectors.errors import InvalidInput
+
+MAX_CURSOR = 128  # characters; no cursor this API returns is longer (values are at most MAX_VALUE)
+MAX_VALUE = 64
+RULE = "a cursor must be an endCursor or edge cursor from an earlier page"
+
+
+@strawberry.type(description="Relay page info")
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+def page_info(edges_or_cursors: Sequence[Any], *, has_next: bool, has_previous: bool) -> PageInfo:
+    """The page info of a page, from its edges (anything with ``.cursor``) or its cursors."""
+    cursors = [c if isinstance(c, str) else c.cursor for c in edges_or_cursors]
+    return PageInfo(
+        has_next_page=has_next,
+        has_previous_page=has_previous,
+        start_cursor=cursors[0] if cursors else None,
+        end_cursor=cursors[-1] if cursors else None,
+    )
+
+
+def encode_cursor(kind: str, value: str) -> str:
+    """An opaque, stable cursor for ``value`` in the list ``kind``."""
+    return base64.urlsafe_b64encode(f"{kind}:{value}".encode()).decode()
+
+
+def not_a_cursor(argument: str = "after") -> InvalidInput:
+    """The error for a cursor this API did not return (also for a value its list refuses)."""
+    return InvalidInput(f"{argument}: not a cursor this API returned", argument=argument, rule=RULE)
+
+
+def decode_cursor(kind: str, cursor: str, *, argument: str = "after") -> str:
+    """The value in a cursor of the list ``kind``; InvalidInput for anything else."""
+    raw = ""
+    if len(cursor) <= MAX_CURSOR:
+        try:
+            raw = base64.urlsafe_b64decode(cursor.encode("ascii")).decode("utf-8")
+        except (binascii.Error, ValueError, UnicodeError):
+            raw = ""
+    found, sep, value = raw.partition(":")
+    if found != kind or not sep or not value or len(value) > MAX_VALUE:
+        raise not_a_cursor(argument)
+    return value
