@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 
-import httpx
 import pytest
-from aiocache import SimpleMemoryCache
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -21,64 +18,26 @@ from connectors.civil_air_defence import (
     parse_xml,
 )
 from connectors.errors import DepartmentMalformed, DepartmentRejected, DepartmentUnavailable
-from connectors.settings import ConnectorSettings, RetrySettings
 from connectors.testing import ConnectorContract
 from fixtures.civil_air_defence import STATUS_LABELS as FIXTURE_LABELS
 from fixtures.civil_air_defence import create_app
 from fixtures.faults import FaultInjector, FaultSettings, with_faults
-from fixtures.serve import serve_app
 from fixtures.world import World
+from tests.connectors.roundtrip import Served, check_batch, check_round_trip
 from tests.fixtures.handmade import EARLY, FEE, SHELTER, handmade_world
-
-
-@dataclass
-class Running:
-    connector: CivilAirDefenceConnector
-    app: FaultInjector
-    admin: httpx.AsyncClient
-
-    async def calls(self) -> int:
-        return int((await self.admin.get("/_admin/stats")).json()["paths"].get(SERVICE_PATH, 0))
-
-
-def settings(url: str, **options: object) -> ConnectorSettings:
-    return ConnectorSettings(
-        base_url=url, deadline_s=5, retry=RetrySettings(attempts=3, backoff_s=0, jitter_s=0), options=options
-    )
 
 
 @pytest.fixture
 async def serve() -> AsyncIterator[Callable[..., object]]:
-    stack: list[tuple[object, httpx.AsyncClient, httpx.AsyncClient]] = []
-
-    async def start(app: FaultInjector, **options: object) -> Running:
-        server = await serve_app(app)
-        client = httpx.AsyncClient(base_url=server.url, timeout=5)
-        admin = httpx.AsyncClient(base_url=server.url, timeout=5)
-        stack.append((server, client, admin))
-        connector = CivilAirDefenceConnector(
-            settings=settings(server.url, **options), client=client, cache=SimpleMemoryCache()
-        )
-        return Running(connector, app, admin)
-
-    yield start
-    for server, client, admin in stack:
-        await client.aclose()
-        await admin.aclose()
-        await server.stop()  # type: ignore[attr-defined]
+    served = Served(CivilAirDefenceConnector, path=SERVICE_PATH)
+    yield served.start
+    await served.aclose()
 
 
 @pytest.mark.parametrize("kind", ["handmade", "generated"])
 async def test_round_trip_equals_the_world_truth(serve, kind: str, request: pytest.FixtureRequest) -> None:
     world: World = handmade_world() if kind == "handmade" else request.getfixturevalue("world")
-    running = await serve(create_app(world))
-    truth = world.views.get("civil_air_defence", {})
-    assert truth
-    for code in world.projects:
-        view = await running.connector.fetch_project(code)
-        assert view == truth.get(code), code
-        if view is not None:
-            assert view.source is not None and not view.source.stale
+    await check_round_trip(await serve(create_app(world)), world, "civil_air_defence")
 
 
 @pytest.mark.parametrize("kind", ["handmade", "generated"])
@@ -87,10 +46,10 @@ async def test_batch_equals_the_world_truth_in_few_calls(
 ) -> None:
     world: World = handmade_world() if kind == "handmade" else request.getfixturevalue("world")
     running = await serve(create_app(world), batch_size=50)
-    codes = [*world.projects, "2023-430472-47-03-999999"]
-    views = await running.connector.fetch_projects(codes)
-    assert views == world.views.get("civil_air_defence", {})
-    assert await running.calls() == -(-len(codes) // 50)
+    codes = await check_batch(
+        running, world, "civil_air_defence",
+        path=SERVICE_PATH, per_call=50, unknown="2023-430472-47-03-999999",
+    )
     # Every key is cached now, the unknown ones as "not known": no further upstream call.
     assert await running.connector.fetch_project(EARLY if EARLY in world.projects else codes[-1]) is None
     assert await running.connector.fetch_projects(codes[:3]) == {

@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import functools
-import math
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from datetime import date
 
-import httpx
 import pytest
-from aiocache import SimpleMemoryCache
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -19,12 +13,11 @@ from connectors.base import Connector
 from connectors.errors import DepartmentMalformed, DepartmentRejected
 from connectors.fire import FireConnector, parse_case
 from connectors.records import FirePathKind, Lifecycle
-from connectors.settings import ConnectorSettings, RetrySettings
 from connectors.testing import ConnectorContract
 from fixtures import fire
 from fixtures.faults import FaultInjector, FaultSettings, with_faults
-from fixtures.serve import serve_app
 from fixtures.world import World
+from tests.connectors.roundtrip import Served, check_batch, check_round_trip, generated_world
 from tests.fixtures.test_planning_app import tiny_world
 
 REVIEW = "2024-430472-47-03-000001"
@@ -32,47 +25,11 @@ FILING = "2024-430472-47-03-000002"
 UNKNOWN = "2024-430472-47-03-000003"
 
 
-@dataclass
-class Running:
-    connector: FireConnector
-    admin: httpx.AsyncClient
-
-    async def calls(self, path: str) -> int:
-        return int((await self.admin.get("/_admin/stats")).json()["paths"].get(path, 0))
-
-
-def settings(url: str, **options: object) -> ConnectorSettings:
-    return ConnectorSettings(
-        base_url=url, deadline_s=5, retry=RetrySettings(attempts=3, backoff_s=0, jitter_s=0), options=options
-    )
-
-
 @pytest.fixture
 async def serve() -> AsyncIterator[Callable[..., object]]:
-    stack: list[tuple[object, httpx.AsyncClient, httpx.AsyncClient]] = []
-
-    async def start(app: object, **options: object) -> Running:
-        server = await serve_app(app)
-        client = httpx.AsyncClient(base_url=server.url, timeout=5)
-        admin = httpx.AsyncClient(base_url=server.url, timeout=5)
-        stack.append((server, client, admin))
-        connector = FireConnector(
-            settings=settings(server.url, **options), client=client, cache=SimpleMemoryCache()
-        )
-        return Running(connector, admin)
-
-    yield start
-    for server, client, admin in stack:
-        await client.aclose()
-        await admin.aclose()
-        await server.stop()  # type: ignore[attr-defined]
-
-
-@functools.cache
-def generated_world() -> World:
-    from fixtures.generate import build_world
-
-    return build_world(seed=2023, projects=200, as_of=date(2024, 6, 28))
+    served = Served(FireConnector)
+    yield served.start
+    await served.aclose()
 
 
 WORLDS = pytest.mark.parametrize("make_world", [tiny_world, generated_world], ids=["handmade", "generated"])
@@ -81,26 +38,14 @@ WORLDS = pytest.mark.parametrize("make_world", [tiny_world, generated_world], id
 @WORLDS
 async def test_round_trip_equals_the_world_truth(serve, make_world: Callable[[], World]) -> None:
     world = make_world()
-    running = await serve(fire.create_app(world))
-    truth = world.views["fire"]
-    assert truth
-    for code in world.projects:
-        view = await running.connector.fetch_project(code)
-        assert view == truth.get(code), code
-        if view is not None:
-            assert view.source is not None and not view.source.stale
+    await check_round_trip(await serve(fire.create_app(world)), world, "fire")
 
 
 @WORLDS
 async def test_batch_lookup_equals_the_truth_in_few_calls(serve, make_world: Callable[[], World]) -> None:
     world = make_world()
     running = await serve(fire.create_app(world))
-    codes = [*world.projects, "2024-430472-47-03-999999"]
-    found = await running.connector.fetch_projects(codes)
-    assert found == world.views["fire"]
-    assert await running.calls("/api/v1/projects") == math.ceil(len(codes) / 50)
-    assert await running.connector.fetch_projects(codes) == found  # from the cache
-    assert await running.calls("/api/v1/projects") == math.ceil(len(codes) / 50)
+    await check_batch(running, world, "fire", path="/api/v1/projects", per_call=50)
 
 
 async def test_paths_and_spot_check(serve) -> None:

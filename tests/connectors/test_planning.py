@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from datetime import date
 
 import httpx
 import pytest
@@ -19,56 +16,26 @@ from connectors.base import Connector, ProjectDirectory
 from connectors.errors import DepartmentMalformed, DepartmentRejected
 from connectors.planning import PlanningConnector, parse_file
 from connectors.records import Contact, EnterpriseProfile, Lifecycle, ProjectProfile
-from connectors.settings import ConnectorSettings, RetrySettings
 from connectors.testing import ConnectorContract
 from fixtures.faults import FaultInjector, FaultSettings, with_faults
 from fixtures.planning import ITEM_CODES, STEPS, create_app, raw_status, render_file
-from fixtures.serve import serve_app
 from fixtures.world import World
+from tests.connectors.roundtrip import (
+    UNKNOWN,
+    Served,
+    check_batch,
+    check_round_trip,
+    generated_world,
+    settings,
+)
 from tests.fixtures.test_planning_app import tiny_world
-
-
-@dataclass
-class Running:
-    connector: PlanningConnector
-    admin: httpx.AsyncClient
-
-    async def calls(self, path: str) -> int:
-        return int((await self.admin.get("/_admin/stats")).json()["paths"].get(path, 0))
-
-
-def settings(url: str, **options: object) -> ConnectorSettings:
-    return ConnectorSettings(
-        base_url=url, deadline_s=5, retry=RetrySettings(attempts=3, backoff_s=0, jitter_s=0), options=options
-    )
 
 
 @pytest.fixture
 async def serve() -> AsyncIterator[Callable[..., object]]:
-    stack: list[tuple[object, httpx.AsyncClient, httpx.AsyncClient]] = []
-
-    async def start(app: object, **options: object) -> Running:
-        server = await serve_app(app)
-        client = httpx.AsyncClient(base_url=server.url, timeout=5)
-        admin = httpx.AsyncClient(base_url=server.url, timeout=5)
-        stack.append((server, client, admin))
-        connector = PlanningConnector(
-            settings=settings(server.url, **options), client=client, cache=SimpleMemoryCache()
-        )
-        return Running(connector, admin)
-
-    yield start
-    for server, client, admin in stack:
-        await client.aclose()
-        await admin.aclose()
-        await server.stop()  # type: ignore[attr-defined]
-
-
-@functools.cache
-def generated_world() -> World:
-    from fixtures.generate import build_world
-
-    return build_world(seed=2023, projects=200, as_of=date(2024, 6, 28))
+    served = Served(PlanningConnector)
+    yield served.start
+    await served.aclose()
 
 
 WORLDS = pytest.mark.parametrize("make_world", [tiny_world, generated_world], ids=["handmade", "generated"])
@@ -125,26 +92,16 @@ def test_junk_raw_status_is_refused(raw: str) -> None:
 async def test_round_trip_equals_the_world_truth(serve, make_world: Callable[[], World]) -> None:
     world = make_world()
     running = await serve(create_app(world))
-    truth = world.views.get("planning", {})
-    assert truth
-    for code in world.projects:
-        view = await running.connector.fetch_project(code)
-        assert view == truth.get(code), code
-        if view is not None:
-            assert view.source is not None and not view.source.stale
-    assert await running.connector.fetch_project("2024-430472-47-03-999999") is None
+    await check_round_trip(running, world, "planning")
+    assert await running.connector.fetch_project(UNKNOWN) is None
 
 
 @WORLDS
 async def test_batch_lookup_equals_the_truth_in_few_calls(serve, make_world: Callable[[], World]) -> None:
     world = make_world()
     running = await serve(create_app(world))
-    codes = [*world.projects, "2024-430472-47-03-999999"]
-    found = await running.connector.fetch_projects(codes)
-    assert found == world.views.get("planning", {})
-    assert await running.calls("/api/projects/query") == math.ceil(len(codes) / 100)
-    # A second batch, and the single lookups, come from the cache.
-    assert await running.connector.fetch_projects(codes) == found
+    codes = await check_batch(running, world, "planning", path="/api/projects/query", per_call=100)
+    # The single lookups come from the cache too.
     await running.connector.fetch_project(codes[0])
     assert await running.calls("/api/projects/query") == math.ceil(len(codes) / 100)
     assert await running.calls(f"/api/projects/{codes[0]}") == 0

@@ -5,22 +5,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
 from typing import ClassVar
 
-import httpx
 import pytest
-from aiocache import SimpleMemoryCache
 
 from connectors.errors import DepartmentMalformed, DepartmentRejected
 from connectors.real_estate import STATUS_LABELS, RealEstateConnector
-from connectors.settings import ConnectorSettings, RetrySettings
-from connectors.testing import ConnectorContract, FakeClock
+from connectors.testing import ConnectorContract
 from fixtures.faults import FaultInjector, FaultSettings
 from fixtures.real_estate import STATUS_LABELS as FIXTURE_LABELS
 from fixtures.real_estate import TOKEN_TTL_S, create_app
-from fixtures.serve import serve_app
 from fixtures.world import World
+from tests.connectors.roundtrip import Served, check_batch, check_round_trip
 from tests.fixtures.handmade import EARLY, FEE, SHELTER, handmade_world
 
 ID_VAR, SECRET_VAR = "ONEMATTER_REAL_ESTATE_CLIENT_ID", "ONEMATTER_REAL_ESTATE_CLIENT_SECRET"
@@ -38,17 +34,6 @@ class Ticking:
         return self.now
 
 
-@dataclass
-class Running:
-    connector: RealEstateConnector
-    app: FaultInjector
-    admin: httpx.AsyncClient
-    clock: FakeClock
-
-    async def calls(self, path: str) -> int:
-        return int((await self.admin.get("/_admin/stats")).json()["paths"].get(path, 0))
-
-
 @pytest.fixture(autouse=True)
 def demo_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ID_VAR, "onematter-hub")
@@ -57,27 +42,9 @@ def demo_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 async def serve() -> AsyncIterator[Callable[..., object]]:
-    stack: list[tuple[object, httpx.AsyncClient, httpx.AsyncClient]] = []
-
-    async def start(app: FaultInjector, **options: object) -> Running:
-        server = await serve_app(app)
-        client = httpx.AsyncClient(base_url=server.url, timeout=5)
-        admin = httpx.AsyncClient(base_url=server.url, timeout=5)
-        stack.append((server, client, admin))
-        settings = ConnectorSettings(
-            base_url=server.url, deadline_s=5, retry=RetrySettings(attempts=3, backoff_s=0, jitter_s=0),
-            credentials=CREDENTIALS, options=options,
-        )
-        connector = RealEstateConnector(settings=settings, client=client, cache=SimpleMemoryCache())
-        clock = FakeClock()
-        clock.install(connector.pipeline)
-        return Running(connector, app, admin, clock)
-
-    yield start
-    for server, client, admin in stack:
-        await client.aclose()
-        await admin.aclose()
-        await server.stop()  # type: ignore[attr-defined]
+    served = Served(RealEstateConnector, credentials=CREDENTIALS, fake_clock=True)
+    yield served.start
+    await served.aclose()
 
 
 BY_PROJECT = "/bdc/api/v1/registrations/by-project"
@@ -89,11 +56,7 @@ TOKEN = "/oauth/token"
 async def test_round_trip_equals_the_world_truth(serve, kind: str, request: pytest.FixtureRequest) -> None:
     world: World = handmade_world() if kind == "handmade" else request.getfixturevalue("world")
     running = await serve(create_app(world))
-    truth = world.views.get("real_estate", {})
-    assert truth
-    for code in world.projects:
-        view = await running.connector.fetch_project(code)
-        assert view == truth.get(code), code
+    await check_round_trip(running, world, "real_estate")
     assert await running.calls(TOKEN) == 1, "one token serves every lookup until it is due"
 
 
@@ -103,9 +66,9 @@ async def test_batch_equals_the_world_truth_in_few_calls(
 ) -> None:
     world: World = handmade_world() if kind == "handmade" else request.getfixturevalue("world")
     running = await serve(create_app(world), batch_size=40)
-    codes = [*world.projects, "2023-430472-47-03-999999"]
-    assert await running.connector.fetch_projects(codes) == world.views.get("real_estate", {})
-    assert await running.calls(BATCH) == -(-len(codes) // 40)
+    codes = await check_batch(
+        running, world, "real_estate", path=BATCH, per_call=40, unknown="2023-430472-47-03-999999"
+    )
     assert await running.connector.fetch_project(codes[-1]) is None  # cached as "not known"
     assert await running.calls(BY_PROJECT) == 0
 

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import functools
-import math
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
 from datetime import date
 from typing import ClassVar
 
 import httpx
 import pytest
-from aiocache import SimpleMemoryCache
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -19,13 +15,12 @@ from starlette.routing import Route
 from connectors.base import Connector
 from connectors.errors import DepartmentMalformed, DepartmentRejected
 from connectors.records import Lifecycle, UtilityStatus
-from connectors.settings import ConnectorSettings, RetrySettings
 from connectors.testing import ConnectorContract
 from connectors.utilities import UtilitiesConnector, parse_application
 from fixtures import utilities
 from fixtures.faults import FaultInjector, FaultSettings, with_faults
-from fixtures.serve import serve_app
 from fixtures.world import World
+from tests.connectors.roundtrip import Served, check_batch, check_round_trip, generated_world
 from tests.fixtures.test_planning_app import tiny_world
 
 FIRST = "2024-430472-47-03-000001"
@@ -34,49 +29,12 @@ NOT_APPLIED = "2024-430472-47-03-000003"
 KEY_ENV = "ONEMATTER_UTILITIES_API_KEY"
 
 
-@dataclass
-class Running:
-    connector: UtilitiesConnector
-    admin: httpx.AsyncClient
-
-    async def calls(self, path: str) -> int:
-        return int((await self.admin.get("/_admin/stats")).json()["paths"].get(path, 0))
-
-
-def settings(url: str, **options: object) -> ConnectorSettings:
-    return ConnectorSettings(
-        base_url=url, deadline_s=5, retry=RetrySettings(attempts=3, backoff_s=0, jitter_s=0),
-        credentials={"api_key": KEY_ENV}, options=options,
-    )
-
-
 @pytest.fixture
 async def serve(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Callable[..., object]]:
     monkeypatch.setenv(KEY_ENV, utilities.DEMO_API_KEY)
-    stack: list[tuple[object, httpx.AsyncClient, httpx.AsyncClient]] = []
-
-    async def start(app: object, **options: object) -> Running:
-        server = await serve_app(app)
-        client = httpx.AsyncClient(base_url=server.url, timeout=5)
-        admin = httpx.AsyncClient(base_url=server.url, timeout=5)
-        stack.append((server, client, admin))
-        connector = UtilitiesConnector(
-            settings=settings(server.url, **options), client=client, cache=SimpleMemoryCache()
-        )
-        return Running(connector, admin)
-
-    yield start
-    for server, client, admin in stack:
-        await client.aclose()
-        await admin.aclose()
-        await server.stop()  # type: ignore[attr-defined]
-
-
-@functools.cache
-def generated_world() -> World:
-    from fixtures.generate import build_world
-
-    return build_world(seed=2023, projects=200, as_of=date(2024, 6, 28))
+    served = Served(UtilitiesConnector, credentials={"api_key": KEY_ENV})
+    yield served.start
+    await served.aclose()
 
 
 WORLDS = pytest.mark.parametrize("make_world", [tiny_world, generated_world], ids=["handmade", "generated"])
@@ -85,26 +43,14 @@ WORLDS = pytest.mark.parametrize("make_world", [tiny_world, generated_world], id
 @WORLDS
 async def test_round_trip_equals_the_world_truth(serve, make_world: Callable[[], World]) -> None:
     world = make_world()
-    running = await serve(utilities.create_app(world))
-    truth = world.views["utilities"]
-    assert truth
-    for code in world.projects:
-        view = await running.connector.fetch_project(code)
-        assert view == truth.get(code), code
-        if view is not None:
-            assert view.source is not None and not view.source.stale
+    await check_round_trip(await serve(utilities.create_app(world)), world, "utilities")
 
 
 @WORLDS
 async def test_batch_lookup_equals_the_truth_in_few_calls(serve, make_world: Callable[[], World]) -> None:
     world = make_world()
     running = await serve(utilities.create_app(world))
-    codes = [*world.projects, "2024-430472-47-03-999999"]
-    found = await running.connector.fetch_projects(codes)
-    assert found == world.views["utilities"]
-    assert await running.calls("/v1/applications/batch-get") == math.ceil(len(codes) / 100)
-    assert await running.connector.fetch_projects(codes) == found
-    assert await running.calls("/v1/applications/batch-get") == math.ceil(len(codes) / 100)
+    await check_batch(running, world, "utilities", path="/v1/applications/batch-get", per_call=100)
 
 
 async def test_tickets_and_application(serve) -> None:
