@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from connectors.errors import HubError
 from registry import xlsx
 from registry.bulk import bulk_insert
-from registry.coverage import Coverage
+from registry.coverage import Coverage, Figures
 from registry.models import (
     Bureau,
     BusinessSystem,
@@ -442,6 +442,11 @@ def _ratio(value: float | None) -> str:
     return "" if value is None else f"{value:.2%}"
 
 
+def _figures(f: Figures) -> list[Any]:
+    """The FIGURE_HEADERS columns but the last (active accounts, which bureaus lack)."""
+    return [f.original, f.cancelled, f.added, f.in_force, f.taken_over, _ratio(f.ratio)]
+
+
 def coverage_tables(coverage: Coverage) -> dict[str, list[list[Any]]]:
     """The auditors' report as tables: overview, by department, by bureau, gaps."""
     t = coverage.totals
@@ -460,24 +465,10 @@ def coverage_tables(coverage: Coverage) -> dict[str, list[list[Any]]]:
     ]
     by_department: list[list[Any]] = [["部门编码", "承接部门", *FIGURE_HEADERS]]
     for f in coverage.by_department:
-        by_department.append(
-            [
-                f.code,
-                f.name,
-                f.original,
-                f.cancelled,
-                f.added,
-                f.in_force,
-                f.taken_over,
-                _ratio(f.ratio),
-                f.active_accounts,
-            ]
-        )
+        by_department.append([f.code, f.name, *_figures(f), f.active_accounts])
     by_bureau: list[list[Any]] = [["部门编码", "下放部门", *FIGURE_HEADERS[:-1]]]
     for f in coverage.by_bureau:
-        by_bureau.append(
-            [f.code, f.name, f.original, f.cancelled, f.added, f.in_force, f.taken_over, _ratio(f.ratio)]
-        )
+        by_bureau.append([f.code, f.name, *_figures(f)])
     gaps: list[list[Any]] = [["缺口类型", "说明", "部门编码", "事项编码", "业务系统编码"]]
     for g in coverage.gaps:
         gaps.append([g.kind.value, g.detail, g.department_code or "", g.item_code or "", g.system_code or ""])
@@ -488,37 +479,11 @@ def coverage_csv_rows(coverage: Coverage) -> list[list[Any]]:
     """One long table: 合计, each department, each bureau, then each gap."""
     t = coverage.totals
     rows: list[list[Any]] = [["分组", "编码", "名称", *FIGURE_HEADERS]]
-    rows.append(
-        [
-            "合计",
-            "",
-            "合计",
-            t.original,
-            t.cancelled,
-            t.added,
-            t.in_force,
-            t.taken_over,
-            _ratio(t.ratio),
-            t.active_accounts,
-        ]
-    )
+    rows.append(["合计", "", "合计", *_figures(t), t.active_accounts])
     for group, figures in (("承接部门", coverage.by_department), ("下放部门", coverage.by_bureau)):
         for f in figures:
             accounts = f.active_accounts if group == "承接部门" else ""
-            rows.append(
-                [
-                    group,
-                    f.code,
-                    f.name,
-                    f.original,
-                    f.cancelled,
-                    f.added,
-                    f.in_force,
-                    f.taken_over,
-                    _ratio(f.ratio),
-                    accounts,
-                ]
-            )
+            rows.append([group, f.code, f.name, *_figures(f), accounts])
     for g in coverage.gaps:
         rows.append([f"缺口:{g.kind.value}", g.item_code or g.department_code or "", g.detail])
     return rows

@@ -26,6 +26,7 @@ from registry import models, queries
 from registry.coverage import Coverage, Figures, GapKind, delegation_coverage
 from registry.service import SYSTEM_ACTOR, Ledger, NewItem
 from registry.store import Registry
+from schema.copying import copied
 from schema.paging import PageInfo, decode_cursor, encode_cursor, page_info
 from schema.permissions import Administrators, LedgerReaders, Masked, requires
 
@@ -136,14 +137,7 @@ class LedgerHistoryEntry:
 
     @classmethod
     def of(cls, row: models.HistoryEntry) -> LedgerHistoryEntry:
-        return cls(
-            at=row.at,
-            actor=row.actor,
-            field=row.field,
-            old_value=row.old_value,
-            new_value=row.new_value,
-            reason=row.reason,
-        )
+        return copied(cls, row)
 
 
 @strawberry.type(description="A city-level power delegated to the zone (市级赋权事项)")
@@ -176,20 +170,12 @@ class DelegatedItem:
         bureau = refs.bureaus[row.source_bureau_code]
         system = refs.systems[row.system_code]
         department = refs.departments.get(row.department_code) if row.department_code else None
-        return cls(
-            code=row.code,
-            name=row.name,
-            category=row.category,
-            mode=row.mode,
-            origin=row.origin,
-            status=row.status,
-            source_bureau=SourceBureau(code=bureau.code, name=bureau.name, short_name=bureau.short_name),
+        return copied(
+            cls,
+            row,
+            source_bureau=copied(SourceBureau, bureau),
             department=ReceivingDepartment.of(department) if department else None,
-            system=BusinessSystem(code=system.code, name=system.name, bureau_code=system.bureau_code),
-            delegated_on=row.delegated_on,
-            cancelled_on=row.cancelled_on,
-            cancel_reason=row.cancel_reason,
-            updated_at=row.updated_at,
+            system=copied(BusinessSystem, system),
         )
 
 
@@ -209,17 +195,11 @@ class BusinessSystemAccount:
     @classmethod
     def of(cls, row: models.Account, refs: _References) -> BusinessSystemAccount:
         system = refs.systems[row.system_code]
-        return cls(
-            id=row.id,
+        return copied(
+            cls,
+            row,
             department=ReceivingDepartment.of(refs.departments[row.department_code]),
-            system=BusinessSystem(code=system.code, name=system.name, bureau_code=system.bureau_code),
-            holder=row.holder,
-            role=row.role,
-            requested_on=row.requested_on,
-            issued_on=row.issued_on,
-            revoked_on=row.revoked_on,
-            revoke_reason=row.revoke_reason,
-            active=row.active,
+            system=copied(BusinessSystem, system),
         )
 
 
@@ -237,17 +217,7 @@ class DelegationFigures:
 
     @classmethod
     def of(cls, f: Figures) -> DelegationFigures:
-        return cls(
-            code=f.code,
-            name=f.name,
-            original=f.original,
-            cancelled=f.cancelled,
-            added=f.added,
-            in_force=f.in_force,
-            taken_over=f.taken_over,
-            ratio=f.ratio,
-            active_accounts=f.active_accounts,
-        )
+        return copied(cls, f)
 
 
 @strawberry.type
@@ -283,29 +253,14 @@ class DelegationCoverage:
 
     @classmethod
     def of(cls, c: Coverage) -> DelegationCoverage:
-        t = c.totals
-        return cls(
-            original=t.original,
-            cancelled=t.cancelled,
-            added=t.added,
-            in_force=t.in_force,
-            taken_over=t.taken_over,
-            ratio=t.ratio,
+        return copied(
+            cls,
+            c.totals,  # the ledger's figures, then the coverage's own
             departments=c.departments,
             unassigned=c.unassigned,
-            active_accounts=t.active_accounts,
             by_department=[DelegationFigures.of(f) for f in c.by_department],
             by_bureau=[DelegationFigures.of(f) for f in c.by_bureau],
-            gaps=[
-                CoverageGap(
-                    kind=g.kind,
-                    detail=g.detail,
-                    department_code=g.department_code,
-                    item_code=g.item_code,
-                    system_code=g.system_code,
-                )
-                for g in c.gaps
-            ],
+            gaps=[copied(CoverageGap, g) for g in c.gaps],
             gap_counts=[CoverageGapCount(kind=k, count=n) for k, n in c.gap_counts.items()],
         )
 

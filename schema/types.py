@@ -35,6 +35,7 @@ from connectors.records import (
 )
 from domain import rules
 from domain.handbook import BY_CODE, HANDBOOK, GuideEntry
+from schema.copying import copied
 from schema.loaders import ViewResult
 from schema.matter_index import MatterIndex, MatterQuery, Page, page_of
 from schema.paging import PageInfo, decode_cursor, encode_cursor, page_info
@@ -118,26 +119,14 @@ class ApprovalItem:
     @classmethod
     def of(cls, item: records.ApprovalItem, as_of: date) -> ApprovalItem:
         clock = item_clock(item, as_of)
-        return cls(
-            department=item.department,
-            kind=item.kind,
-            name=item.name,
-            status=item.status,
-            raw_status=item.raw_status,
-            file_number=item.file_number,
-            submitted_on=item.submitted_on,
-            accepted_on=item.accepted_on,
-            decided_on=item.decided_on,
-            statutory_limit_days=item.statutory_limit_days,
-            promised_limit_days=item.promised_limit_days,
+        return copied(
+            cls,
+            item,
             working_days_used=clock.working_days_used,
             due_on=clock.due_on,
             overdue=clock.overdue,
             limit_problem=clock.limit_problem,
-            certificate_number=item.certificate_number,
             missing_materials=list(item.missing_materials),
-            materials_due_on=item.materials_due_on,
-            on_commitment=item.on_commitment,
         )
 
 
@@ -151,13 +140,7 @@ class CivilAirDefenceDecision:
 
     @classmethod
     def of(cls, d: records.CivilAirDefenceDecision) -> CivilAirDefenceDecision:
-        return cls(
-            requirement=d.requirement,
-            shelter_area_m2=d.shelter_area_m2,
-            fee_yuan=d.fee_yuan,
-            status=d.status,
-            raw_status=d.raw_status,
-        )
+        return copied(cls, d)
 
 
 @strawberry.type(description="Fire: design review then acceptance, or filing (备案) with spot checks.")
@@ -176,13 +159,7 @@ class UtilityTicket:
 
     @classmethod
     def of(cls, t: records.UtilityTicket) -> UtilityTicket:
-        return cls(
-            utility=t.utility,
-            ticket_number=t.ticket_number,
-            status=t.status,
-            raw_status=t.raw_status,
-            updated_on=t.updated_on,
-        )
+        return copied(cls, t)
 
 
 @strawberry.type(description="A real-estate registration of one unit (不动产单元).")
@@ -200,18 +177,7 @@ class Registration:
 
     @classmethod
     def of(cls, r: records.Registration) -> Registration:
-        return cls(
-            business_number=r.business_number,
-            unit_number=r.unit_number,
-            parcel_code=r.unit_number[:19],
-            type=r.type,
-            raw_type=r.raw_type,
-            status=r.status,
-            raw_status=r.raw_status,
-            submitted_on=r.submitted_on,
-            registered_on=r.registered_on,
-            certificate_number=r.certificate_number,
-        )
+        return copied(cls, r, parcel_code=r.unit_number[:19])
 
 
 @strawberry.type(description="One phase of a phased construction permit (分阶段办理施工许可).")
@@ -255,18 +221,12 @@ class ApprovalGuideEntry:
 
     @classmethod
     def of(cls, e: GuideEntry) -> ApprovalGuideEntry:
-        return cls(
-            code=e.code,
-            name=e.name,
-            department=e.department,
-            stage=e.stage,
-            basis=e.basis,
+        return copied(
+            cls,
+            e,
             conditions=list(e.conditions),
             materials=list(e.materials),
             process=list(e.process),
-            contact=e.contact,
-            statutory_days=e.statutory_days,
-            promised_days=e.promised_days,
             item_kinds=list(e.item_kinds),
         )
 
@@ -656,12 +616,7 @@ class Enterprise:
 
     @classmethod
     def of(cls, e: records.EnterpriseProfile) -> Enterprise:
-        return cls(
-            credit_code=e.credit_code,
-            name=e.name,
-            key_enterprise=e.key_enterprise,
-            liaison=Contact.of(e.liaison),
-        )
+        return copied(cls, e, liaison=Contact.of(e.liaison))
 
     @classmethod
     async def resolve_reference(cls, info: Info, **representation: Any) -> Enterprise | None:

@@ -1,0 +1,21 @@
+"""Strawberry types built from records by field name."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from schema.copying import copied
+from schema.registry import BusinessSystem
+
+
+def test_fields_come_from_the_source_unless_overridden() -> None:
+    source = SimpleNamespace(code="S1", name="审批系统", bureau_code="B1", extra="ignored")
+    assert copied(BusinessSystem, source) == BusinessSystem(code="S1", name="审批系统", bureau_code="B1")
+    assert copied(BusinessSystem, source, name="其他").name == "其他"
+
+
+def test_an_override_naming_no_field_is_refused() -> None:
+    with pytest.raises(TypeError, match="bureau"):
+        copied(BusinessSystem, SimpleNamespace(code="S1", name="n", bureau_code="B1"), bureau="B2")
