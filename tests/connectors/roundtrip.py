@@ -11,12 +11,14 @@ from datetime import date
 from typing import Any
 
 import httpx
+import pytest
 from aiocache import SimpleMemoryCache
 
 from connectors.settings import ConnectorSettings, RetrySettings
 from connectors.testing import FakeClock
 from fixtures.serve import serve_app
 from fixtures.world import World
+from tests.fixtures.test_planning_app import tiny_world
 
 UNKNOWN = "2024-430472-47-03-999999"
 
@@ -86,6 +88,9 @@ def generated_world() -> World:
     from fixtures.generate import build_world
 
     return build_world(seed=2023, projects=200, as_of=date(2024, 6, 28))
+
+
+WORLDS = pytest.mark.parametrize("make_world", [tiny_world, generated_world], ids=["handmade", "generated"])
 
 
 async def check_round_trip(running: Running, world: World, department: str) -> None:

@@ -17,7 +17,7 @@ from connectors.testing import ConnectorContract
 from fixtures import fire
 from fixtures.faults import FaultInjector, FaultSettings, with_faults
 from fixtures.world import World
-from tests.connectors.roundtrip import Served, check_batch, check_round_trip, generated_world
+from tests.connectors.roundtrip import WORLDS, Served, check_batch, check_round_trip
 from tests.fixtures.test_planning_app import tiny_world
 
 REVIEW = "2024-430472-47-03-000001"
@@ -30,9 +30,6 @@ async def serve() -> AsyncIterator[Callable[..., object]]:
     served = Served(FireConnector)
     yield served.start
     await served.aclose()
-
-
-WORLDS = pytest.mark.parametrize("make_world", [tiny_world, generated_world], ids=["handmade", "generated"])
 
 
 @WORLDS

@@ -22,10 +22,10 @@ from fixtures.planning import ITEM_CODES, STEPS, create_app, raw_status, render_
 from fixtures.world import World
 from tests.connectors.roundtrip import (
     UNKNOWN,
+    WORLDS,
     Served,
     check_batch,
     check_round_trip,
-    generated_world,
     settings,
 )
 from tests.fixtures.test_planning_app import tiny_world
@@ -36,9 +36,6 @@ async def serve() -> AsyncIterator[Callable[..., object]]:
     served = Served(PlanningConnector)
     yield served.start
     await served.aclose()
-
-
-WORLDS = pytest.mark.parametrize("make_world", [tiny_world, generated_world], ids=["handmade", "generated"])
 
 
 def expected_profile(world: World, code: str) -> ProjectProfile:

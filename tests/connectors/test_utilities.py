@@ -20,7 +20,7 @@ from connectors.utilities import UtilitiesConnector, parse_application
 from fixtures import utilities
 from fixtures.faults import FaultInjector, FaultSettings, with_faults
 from fixtures.world import World
-from tests.connectors.roundtrip import Served, check_batch, check_round_trip, generated_world
+from tests.connectors.roundtrip import WORLDS, Served, check_batch, check_round_trip
 from tests.fixtures.test_planning_app import tiny_world
 
 FIRST = "2024-430472-47-03-000001"
@@ -35,9 +35,6 @@ async def serve(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Callable[..., 
     served = Served(UtilitiesConnector, credentials={"api_key": KEY_ENV})
     yield served.start
     await served.aclose()
-
-
-WORLDS = pytest.mark.parametrize("make_world", [tiny_world, generated_world], ids=["handmade", "generated"])
 
 
 @WORLDS
