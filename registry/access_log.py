@@ -9,7 +9,8 @@ back as ``anchor`` to detect that too.
 
 Appends serialise on the database (``BEGIN IMMEDIATE`` on SQLite, an advisory
 lock on PostgreSQL) and a unique ``prev_hash`` refuses a forked chain outright.
-Within one process, concurrent requests share one transaction (group commit).
+Within one process, concurrent requests share one transaction (group commit),
+written with one multi-row INSERT on a Core connection.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Column, Index, String, Table, Text, func, select, text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from registry.models import Base, BigId, UTCDateTime
 
@@ -113,46 +114,80 @@ def request_hash(query: str | None, variables: Any, operation_name: str | None) 
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+_INSERT = access_log.insert()
+_INSERT_RETURNING = _INSERT.returning(access_log.c.id, access_log.c.hash)
+_HEAD = select(access_log.c.hash).order_by(access_log.c.id.desc()).limit(1)
+
+
+def _engine(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncEngine:
+    bind = sessionmaker.kw.get("bind")
+    if not isinstance(bind, AsyncEngine):
+        raise TypeError("the access log needs a sessionmaker bound to an AsyncEngine")
+    return bind
+
+
 @asynccontextmanager
-async def _append_transaction(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    async with sessionmaker() as session, session.begin():
-        connection = await session.connection(execution_options={"sqlite_immediate": True})
-        if connection.dialect.name == "postgresql":
-            await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _APPEND_LOCK})
-        yield session
+async def _append_transaction(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[AsyncConnection]:
+    # Core on a plain connection: no ORM session, identity map or unit of work to pay for.
+    async with _engine(sessionmaker).connect() as connection:
+        await connection.execution_options(sqlite_immediate=True)  # BEGIN IMMEDIATE on SQLite
+        async with connection.begin():
+            if connection.dialect.name == "postgresql":
+                await connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _APPEND_LOCK})
+            yield connection
+
+
+def _row(prev: str, read: Read) -> dict[str, Any]:
+    return {
+        "at": read.at,
+        "principal": read.principal[:200],
+        "role": read.role,
+        "purpose": read.purpose,
+        "request_id": read.request_id,
+        "request_hash": read.request_hash,
+        "kind": read.kind,
+        "object_id": read.object_id[:64],
+        "fields": encode_fields(read.fields),
+        "prev_hash": prev,
+        "hash": entry_hash(prev, read),
+    }
+
+
+class _OutOfOrder(Exception):
+    """A multi-row INSERT gave ids out of chain order (its transaction was rolled back)."""
 
 
 async def append(sessionmaker: async_sessionmaker[AsyncSession], reads: Sequence[Read]) -> list[str]:
     """Append ``reads`` to the chain in one transaction; returns their hashes."""
     if not reads:
         return []
-    async with _append_transaction(sessionmaker) as session:
-        last = (
-            await session.execute(select(access_log.c.hash).order_by(access_log.c.id.desc()).limit(1))
-        ).scalar_one_or_none()
-        prev = last or GENESIS
+    try:
+        return await _append(sessionmaker, reads, row_by_row=False)
+    except _OutOfOrder:
+        return await _append(sessionmaker, reads, row_by_row=True)
+
+
+async def _append(
+    sessionmaker: async_sessionmaker[AsyncSession], reads: Sequence[Read], *, row_by_row: bool
+) -> list[str]:
+    async with _append_transaction(sessionmaker) as connection:
+        prev = (await connection.execute(_HEAD)).scalar_one_or_none() or GENESIS
         rows: list[dict[str, Any]] = []
         for read in reads:
-            digest = entry_hash(prev, read)
-            rows.append(
-                {
-                    "at": read.at,
-                    "principal": read.principal[:200],
-                    "role": read.role,
-                    "purpose": read.purpose,
-                    "request_id": read.request_id,
-                    "request_hash": read.request_hash,
-                    "kind": read.kind,
-                    "object_id": read.object_id[:64],
-                    "fields": encode_fields(read.fields),
-                    "prev_hash": prev,
-                    "hash": digest,
-                }
-            )
-            prev = digest
-        # One statement per row keeps the ids in chain order on every backend.
-        for row in rows:
-            await session.execute(access_log.insert().values(**row))
+            rows.append(_row(prev, read))
+            prev = rows[-1]["hash"]
+        if len(rows) == 1 or row_by_row:
+            for row in rows:  # one statement per row: ids in chain order on every backend
+                await connection.execute(_INSERT, row)
+        else:
+            # One multi-row INSERT (SQLAlchemy's "insertmanyvalues"; on aiosqlite one
+            # thread hop instead of one per row). The backends assign ids in VALUES
+            # order, and RETURNING lets us check that rather than trust it.
+            written = (await connection.execute(_INSERT_RETURNING, rows)).all()
+            if [h for _, h in sorted(written)] != [r["hash"] for r in rows]:
+                raise _OutOfOrder
     return [r["hash"] for r in rows]
 
 
