@@ -49,7 +49,7 @@ from connectors.errors import (
     DepartmentTimeout,
     DepartmentUnavailable,
 )
-from connectors.records import SourceMeta
+from connectors.records import DepartmentView, SourceMeta
 
 if TYPE_CHECKING:
     from aiocache.base import BaseCache
@@ -78,12 +78,12 @@ class Fetched(Generic[T]):
     meta: SourceMeta
 
 
-def with_source(fetched: Fetched[Any]) -> Any:
+def with_source(fetched: Fetched[DepartmentView | None]) -> DepartmentView | None:
     """The fetched record stamped with where it came from, or None (unknown to the department)."""
     return None if fetched.value is None else replace(fetched.value, source=fetched.meta)
 
 
-def with_sources(found: Mapping[str, Fetched[Any]]) -> dict[str, Any]:
+def with_sources(found: Mapping[str, Fetched[DepartmentView | None]]) -> dict[str, DepartmentView]:
     """``with_source`` over a batch, leaving out the keys the department does not know."""
     return {key: replace(f.value, source=f.meta) for key, f in found.items() if f.value is not None}
 
