@@ -6,7 +6,7 @@ and the rules) are kept in bounded LRU caches shared by every request of the
 process. Bounded, because query texts come from callers: a flood of unique
 texts only churns the caches. These extensions must come after the security
 extensions, so that the linear fragment-bomb check runs before a first
-validation (gateway/security.py ``DocumentGuard``).
+validation (schema/limits.py ``DocumentGuard``).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ Rules live on the schema, not in front ends:
 role               reads
 =================  =======================================================
 anonymous          ``approvalGuide`` only (enforced for every root field by
-                   ``gateway.security.OperationGuard``)
+                   ``schema.limits.OperationGuard``)
 ENTERPRISE         its own enterprise (token ``credit_code``) and its projects
 AGENT              the projects in its token's ``projects`` claim
 WINDOW_STAFF       every matter and enterprise, read only

@@ -10,7 +10,8 @@ import pytest
 from graphql import parse
 
 from gateway.principal import Role
-from gateway.security import CostEstimate, TokenBucket
+from gateway.security import TokenBucket
+from schema.limits import CostEstimate
 from tests.security.conftest import HubFactory, toy_schema
 
 MATTERS = "{ matters { projectCode } }"

@@ -8,7 +8,8 @@ import pytest
 
 from gateway.config import ConfigError, HubSettings, Settings
 from gateway.principal import Role
-from gateway.security import extensions, middleware, scrub
+from gateway.security import extensions, middleware
+from schema.limits import scrub
 from tests.security.conftest import HubFactory, SecureHub
 
 SECRET = "production-secret-production-secret-0123456789"

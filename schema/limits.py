@@ -1,0 +1,537 @@
+"""The GraphQL side of the hard limits: Strawberry extensions and validation rules.
+
+Built by ``gateway.security.extensions`` from ``[limits]``: trusted documents, a
+document guard that runs before validation (fragment bombs, repeated fields),
+token, depth and alias limits, introspection off in production, root access for
+anonymous callers, a cost estimate in which lists multiply by their page size,
+and error masking in production. Every refusal is a GraphQL error with
+``extensions.code``; none is a 500.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from graphql import (
+    ExecutionResult as GraphQLExecutionResult,
+)
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLInterfaceType,
+    GraphQLList,
+    GraphQLNamedType,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLSchema,
+    GraphQLUnionType,
+    InlineFragmentNode,
+    IntValueNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    VariableNode,
+    get_named_type,
+    get_operation_ast,
+)
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaskErrors,
+    MaxAliasesLimiter,
+    QueryDepthLimiter,
+    SchemaExtension,
+)
+
+from gateway.config import ConfigError
+from gateway.principal import Principal
+
+
+def principal_of(context: Any) -> Principal:
+    """The principal in a GraphQL context (the gateway's ``Context`` or a test dict)."""
+    principal = (
+        context.get("principal") if isinstance(context, Mapping) else getattr(context, "principal", None)
+    )
+    if isinstance(principal, Principal):
+        return principal
+    from gateway.principal import ANONYMOUS
+
+    return ANONYMOUS
+
+
+def _refuse(execution_context: Any, message: str, code: str, **extra: object) -> None:
+    """Stop before execution with one error (strawberry skips execution when a result is set)."""
+    execution_context.result = GraphQLExecutionResult(
+        data=None, errors=[GraphQLError(message, extensions={"code": code, **extra})]
+    )
+
+
+class CostEstimate:
+    """An upper bound of the work a document asks for.
+
+    Every field costs 1; the cost of a field's selection is multiplied by how
+    many objects it may return: the ``first``/``last`` argument for a paged
+    field (else its declared default, else ``default_page_size``), or for a plain
+    list ``list_sizes['Type.field']`` (else ``default_list_size``). A list right
+    under a paged field (``edges``, ``nodes``) is covered by that field's page.
+    Introspection counts 1 per root field: it is cheap and limited elsewhere.
+    """
+
+    def __init__(self, *, default_page_size: int, default_list_size: int, list_sizes: Mapping[str, int]):
+        self.default_page_size = default_page_size
+        self.default_list_size = default_list_size
+        self.list_sizes = dict(list_sizes)
+
+    def of(
+        self,
+        schema: GraphQLSchema,
+        document: Any,
+        operation_name: str | None,
+        variables: Mapping[str, Any] | None,
+    ) -> int:
+        operation = get_operation_ast(document, operation_name)
+        if operation is None:
+            return 0
+        root = schema.get_root_type(operation.operation)
+        if root is None:
+            return 0
+        fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+        walk = _CostWalk(self, schema, fragments, variables or {}, operation)
+        return walk.selection(operation.selection_set, root, paged=False, visiting=frozenset())
+
+
+class _CostWalk:
+    def __init__(
+        self,
+        estimate: CostEstimate,
+        schema: GraphQLSchema,
+        fragments: dict[str, FragmentDefinitionNode],
+        variables: Mapping[str, Any],
+        operation: OperationDefinitionNode,
+    ) -> None:
+        self.estimate = estimate
+        self.schema = schema
+        self.fragments = fragments
+        self.variables = variables
+        self.defaults = {v.variable.name.value: v.default_value for v in operation.variable_definitions or ()}
+
+    def selection(
+        self,
+        selection_set: SelectionSetNode,
+        parent: GraphQLNamedType,
+        *,
+        paged: bool,
+        visiting: frozenset[str],
+    ) -> int:
+        total = 0
+        for node in selection_set.selections:
+            if isinstance(node, FieldNode):
+                total += self.field(node, parent, paged=paged, visiting=visiting)
+            elif isinstance(node, InlineFragmentNode):
+                target = (
+                    self.schema.get_type(node.type_condition.name.value) if node.type_condition else parent
+                )
+                if target is not None:
+                    total += self.selection(node.selection_set, target, paged=paged, visiting=visiting)
+            elif isinstance(node, FragmentSpreadNode):
+                name = node.name.value
+                fragment = self.fragments.get(name)
+                if fragment is None or name in visiting:
+                    continue  # unknown or circular: validation refuses these anyway
+                target = self.schema.get_type(fragment.type_condition.name.value)
+                if target is not None:
+                    total += self.selection(
+                        fragment.selection_set, target, paged=paged, visiting=visiting | {name}
+                    )
+        return total
+
+    def field(
+        self, node: FieldNode, parent: GraphQLNamedType, *, paged: bool, visiting: frozenset[str]
+    ) -> int:
+        name = node.name.value
+        if name.startswith("__") or not isinstance(parent, GraphQLObjectType | GraphQLInterfaceType):
+            return 1
+        definition = parent.fields.get(name)
+        if definition is None:
+            return 1
+        named = get_named_type(definition.type)
+        if node.selection_set is None or not isinstance(
+            named, GraphQLObjectType | GraphQLInterfaceType | GraphQLUnionType
+        ):
+            return 1
+        field_type = (
+            definition.type.of_type if isinstance(definition.type, GraphQLNonNull) else definition.type
+        )
+        size = self.page_size(node, definition)
+        if size is not None:
+            # A paged field returning a connection object: its edges/nodes list is the page.
+            covered = not isinstance(field_type, GraphQLList)
+            inner = self.selection(node.selection_set, named, paged=covered, visiting=visiting)
+            return 1 + size * inner
+        if isinstance(field_type, GraphQLList):
+            # A list right under a paged field (edges, nodes) is that page.
+            key = f"{parent.name}.{name}"
+            multiplier = 1 if paged else self.estimate.list_sizes.get(key, self.estimate.default_list_size)
+            inner = self.selection(node.selection_set, named, paged=False, visiting=visiting)
+        else:
+            multiplier = 1
+            inner = self.selection(node.selection_set, named, paged=paged, visiting=visiting)
+        return 1 + multiplier * inner
+
+    def page_size(self, node: FieldNode, definition: Any) -> int | None:
+        declared = next((a for a in ("first", "last") if a in definition.args), None)
+        if declared is None:
+            return None
+        for argument in node.arguments or ():
+            if argument.name.value not in ("first", "last"):
+                continue
+            value = argument.value
+            if isinstance(value, IntValueNode):
+                return max(0, int(value.value))
+            if isinstance(value, VariableNode):
+                raw = self.variables.get(value.name.value)
+                if raw is None and isinstance(self.defaults.get(value.name.value), IntValueNode):
+                    raw = int(self.defaults[value.name.value].value)  # type: ignore[union-attr]
+                if isinstance(raw, int) and not isinstance(raw, bool):
+                    return max(0, raw)
+        default = definition.args[declared].default_value
+        if isinstance(default, int) and not isinstance(default, bool):
+            return default
+        return self.estimate.default_page_size
+
+
+def root_fields(document: Any, operation_name: str | None) -> set[str]:
+    """Names of the root fields an operation selects (through fragments)."""
+    operation = get_operation_ast(document, operation_name)
+    if operation is None:
+        return set()
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    names: set[str] = set()
+
+    def visit(selection_set: SelectionSetNode, seen: frozenset[str]) -> None:
+        for node in selection_set.selections:
+            if isinstance(node, FieldNode):
+                names.add(node.name.value)
+            elif isinstance(node, InlineFragmentNode):
+                visit(node.selection_set, seen)
+            elif isinstance(node, FragmentSpreadNode) and node.name.value not in seen:
+                fragment = fragments.get(node.name.value)
+                if fragment is not None:
+                    visit(fragment.selection_set, seen | {node.name.value})
+
+    visit(operation.selection_set, frozenset())
+    return names
+
+
+class _TooBig(Exception):
+    pass
+
+
+class _Repeated(Exception):
+    def __init__(self, key: str, count: int) -> None:
+        super().__init__(key)
+        self.key = key
+        self.count = count
+
+
+def expanded_fields(document: Any, limit: int, max_repeats: int = 10**9) -> int:
+    """How many fields the document's operations select once fragments are expanded.
+
+    Memoised per fragment, so a fragment bomb (each fragment spreading the one
+    before twice) costs linear time here; stops counting past ``limit``. Raises
+    ``ValueError`` on a fragment cycle and :class:`_Repeated` when one selection
+    set (fragments merged in) asks for the same response key more than
+    ``max_repeats`` times: graphql-core's overlapping-fields check is quadratic in that.
+    """
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    memo: dict[str, tuple[int, Counter[str]]] = {}
+    active: set[str] = set()
+
+    def of_set(selection_set: SelectionSetNode) -> tuple[int, Counter[str]]:
+        total = 0
+        keys: Counter[str] = Counter()
+        for node in selection_set.selections:
+            if isinstance(node, FieldNode):
+                total += 1 + (of_set(node.selection_set)[0] if node.selection_set else 0)
+                keys[(node.alias or node.name).value] += 1
+            elif isinstance(node, InlineFragmentNode):
+                size, inner = of_set(node.selection_set)
+                total += size
+                keys.update(inner)
+            elif isinstance(node, FragmentSpreadNode):
+                size, inner = of_fragment(node.name.value)
+                total += size
+                keys.update(inner)
+            if total > limit:
+                raise _TooBig
+        if keys:
+            key, count = keys.most_common(1)[0]
+            if count > max_repeats:
+                raise _Repeated(key, count)
+        return total, keys
+
+    def of_fragment(name: str) -> tuple[int, Counter[str]]:
+        if name in memo:
+            return memo[name]
+        if name in active:
+            raise ValueError(name)
+        fragment = fragments.get(name)
+        if fragment is None:
+            return 0, Counter()  # validation reports unknown fragments
+        active.add(name)
+        memo[name] = of_set(fragment.selection_set)
+        active.discard(name)
+        return memo[name]
+
+    total = 0
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode):
+            total += of_set(definition.selection_set)[0]
+            if total > limit:
+                raise _TooBig
+    return total
+
+
+class DocumentGuard(SchemaExtension):
+    """Before validation: refuse documents too big once fragments expand, and fragment cycles.
+
+    Strawberry's depth and alias validators walk fragments without memoising;
+    a small fragment bomb would keep them busy for seconds. This check is linear.
+    """
+
+    def __init__(self, *, max_fields: int, max_repeats: int) -> None:
+        self.max_fields = max_fields
+        self.max_repeats = max_repeats
+
+    def on_validate(self) -> Iterator[None]:
+        document = self.execution_context.graphql_document
+        if document is not None:
+            try:
+                expanded_fields(document, self.max_fields, self.max_repeats)
+            except _Repeated as exc:
+                raise GraphQLError(
+                    f"{exc.key[:64]!r} is selected {exc.count} times in one selection set "
+                    f"(at most {self.max_repeats}); use fewer repeats",
+                    extensions={"code": "QUERY_TOO_COMPLEX", "limit": self.max_repeats},
+                ) from None
+            except _TooBig:
+                raise GraphQLError(
+                    f"the document selects more than {self.max_fields} fields with its fragments expanded",
+                    extensions={"code": "QUERY_TOO_COMPLEX", "limit": self.max_fields},
+                ) from None
+            except ValueError as exc:
+                raise GraphQLError(
+                    f"fragment {str(exc)[:64]!r} spreads itself (a fragment cycle)",
+                    extensions={"code": "GRAPHQL_VALIDATION_FAILED"},
+                ) from None
+            except RecursionError:
+                raise GraphQLError(
+                    "the document is nested too deeply", extensions={"code": "QUERY_TOO_COMPLEX"}
+                ) from None
+        yield
+
+
+class OperationGuard(SchemaExtension):
+    """Before execution: anonymous callers reach only public root fields; the cost is bounded."""
+
+    def __init__(self, *, public: frozenset[str], estimate: CostEstimate, max_cost: int) -> None:
+        self.public = public
+        self.estimate = estimate
+        self.max_cost = max_cost
+
+    def on_execute(self) -> Iterator[None]:
+        context = self.execution_context
+        document = context.graphql_document
+        if document is not None and context.result is None:
+            if get_operation_ast(document, context.operation_name) is None:
+                _refuse(context, "name the operation to run (operationName)", "GRAPHQL_VALIDATION_FAILED")
+                yield
+                return
+            principal = principal_of(context.context)
+            if not principal.authenticated:
+                closed = sorted(
+                    n
+                    for n in root_fields(document, context.operation_name)
+                    if n not in self.public and n != "__typename" and not n.startswith("__")
+                )
+                if closed:
+                    _refuse(
+                        context,
+                        f"sign in first: {', '.join(closed[:5])} needs an authenticated caller",
+                        "FORBIDDEN",
+                        fields=closed[:20],
+                    )
+            if context.result is None:
+                cost = self.estimate.of(
+                    context.schema._schema, document, context.operation_name, context.variables
+                )
+                if cost > self.max_cost:
+                    _refuse(
+                        context,
+                        f"the query's estimated cost {cost} exceeds the limit {self.max_cost}; "
+                        "ask for smaller pages (first) or fewer fields",
+                        "QUERY_TOO_COSTLY",
+                        cost=cost,
+                        limit=self.max_cost,
+                    )
+        yield
+
+
+# -- trusted documents (persisted queries) --------------------------------------------
+
+_HASH = re.compile(r"[0-9a-f]{64}")
+
+
+def load_trusted_documents(path: Path) -> dict[str, str]:
+    """sha256 hex -> document, from ``{hash: document}`` or an Apollo persisted-query manifest."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read [limits] trusted_documents: {exc.strerror}") from exc
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"[limits] trusted_documents is not JSON: {exc}") from exc
+    if isinstance(raw, dict) and isinstance(raw.get("operations"), list):
+        pairs = [(op.get("id"), op.get("body")) for op in raw["operations"] if isinstance(op, dict)]
+    elif isinstance(raw, dict):
+        pairs = list(raw.items())
+    else:
+        raise ConfigError("[limits] trusted_documents must be a JSON object")
+    documents: dict[str, str] = {}
+    for key, body in pairs:
+        if not isinstance(key, str) or not isinstance(body, str) or not _HASH.fullmatch(key):
+            raise ConfigError("[limits] trusted_documents: every entry maps a sha256 hex hash to a document")
+        if hashlib.sha256(body.encode()).hexdigest() != key:
+            raise ConfigError(f"[limits] trusted_documents: {key[:12]}… is not the sha256 of its document")
+        documents[key] = body
+    return documents
+
+
+class TrustedDocuments(SchemaExtension):
+    """Only registered documents execute; a request may send just the hash.
+
+    Speaks Apollo's automatic-persisted-query wire format
+    (``extensions.persistedQuery.sha256Hash``) but never registers new documents.
+    """
+
+    def __init__(self, documents: Mapping[str, str]) -> None:
+        self.documents = documents
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context
+        persisted = (context.operation_extensions or {}).get("persistedQuery")
+        wanted = persisted.get("sha256Hash") if isinstance(persisted, dict) else None
+        if wanted is not None and not (isinstance(wanted, str) and _HASH.fullmatch(wanted)):
+            raise GraphQLError(
+                "persistedQuery.sha256Hash must be 64 lower-case hex digits",
+                extensions={"code": "PERSISTED_QUERY_INVALID"},
+            )
+        if context.query is None:
+            if wanted is None:
+                raise GraphQLError(
+                    "send a registered document's sha256Hash (trusted documents mode)",
+                    extensions={"code": "PERSISTED_QUERY_NOT_FOUND"},
+                )
+            if wanted not in self.documents:
+                raise GraphQLError(
+                    "no registered document has this hash", extensions={"code": "PERSISTED_QUERY_NOT_FOUND"}
+                )
+            context.query = self.documents[wanted]
+        else:
+            actual = hashlib.sha256(context.query.encode()).hexdigest()
+            if wanted is not None and wanted != actual:
+                raise GraphQLError(
+                    "persistedQuery.sha256Hash does not match the document",
+                    extensions={"code": "PERSISTED_QUERY_HASH_MISMATCH"},
+                )
+            if actual not in self.documents:
+                raise GraphQLError(
+                    "only registered documents may run here (trusted documents mode)",
+                    extensions={"code": "PERSISTED_QUERY_NOT_ALLOWED"},
+                )
+        yield
+
+
+# -- production error masking -----------------------------------------------------
+
+_URL = re.compile(r"\b[a-z][a-z0-9+.\-]*://\S+", re.IGNORECASE)
+_SECRETISH = re.compile(r"(?i)\b(bearer|token|secret|password|api[_-]?key)\b\s*[:=]?\s*\S+")
+INTERNAL_MESSAGE = "Unexpected error."
+
+
+def _original(error: GraphQLError) -> BaseException | None:
+    original = error.original_error
+    while isinstance(original, GraphQLError) and original.original_error is not None:
+        original = original.original_error
+    return original
+
+
+def should_mask(error: GraphQLError) -> bool:
+    """Mask errors that were not raised on purpose: anything but HubError / coded GraphQLError."""
+    from connectors.errors import HubError
+
+    if error.original_error is None:
+        return False  # parse / validation / our own refusals: about the document
+    original = _original(error)
+    if isinstance(original, HubError):
+        return False
+    if isinstance(original, GraphQLError):
+        return not (original.extensions or {}).get("code")
+    return True
+
+
+def scrub(message: str) -> str:
+    """Drop URLs and credential-looking words from a message shown to callers."""
+    return _SECRETISH.sub(r"\1 [redacted]", _URL.sub("[url]", message))
+
+
+class ProductionErrors(MaskErrors):
+    """Mask unexpected errors (keeping ``path``), scrub URLs and secrets from the rest."""
+
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=should_mask, error_message=INTERNAL_MESSAGE)
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        return GraphQLError(
+            INTERNAL_MESSAGE,
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            original_error=None,
+            extensions={"code": "INTERNAL_SERVER_ERROR"},
+        )
+
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        processed = super()._process_errors(errors)
+        for error in processed:
+            clean = scrub(error.message)
+            if clean != error.message:
+                error.message = clean
+        return processed
+
+
+class ValidationRules(SchemaExtension):
+    """Depth and alias rules built once per app, not per request."""
+
+    def __init__(self, rules: tuple[Any, ...]) -> None:
+        self.rules = rules
+
+    def on_operation(self) -> Iterator[None]:
+        self.execution_context.validation_rules = self.execution_context.validation_rules + self.rules
+        yield
+
+
+def validation_rules(*, max_depth: int, max_aliases: int, introspection: bool) -> tuple[Any, ...]:
+    """Depth and alias limits, and introspection off when it is not allowed."""
+    rules: list[Any] = []
+    rules += QueryDepthLimiter(max_depth=max_depth).validation_rules
+    rules += MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules
+    if not introspection:
+        rules += DisableIntrospection().validation_rules
+    return tuple(rules)
