@@ -83,9 +83,9 @@ class Bench:
     @classmethod
     @contextlib.contextmanager
     def open(cls, settings: Settings) -> Iterator[Bench]:
+        from domain.principal import Role
         from gateway.auth import authenticator_for
         from gateway.config import Settings as HubSettings
-        from gateway.principal import Role
 
         folder = procs.workdir()
         departments = procs.Departments.start(projects=200)

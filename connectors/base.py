@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import httpx
 
-from connectors.records import DepartmentView, EnterpriseProfile, HealthReport, ProjectProfile
+from domain.records import DepartmentView, EnterpriseProfile, HealthReport, ProjectProfile
 
 if TYPE_CHECKING:
     from aiocache.base import BaseCache

@@ -35,10 +35,10 @@ from typing import TYPE_CHECKING, TypeVar
 import httpx
 from lxml import etree
 
-from connectors.errors import DepartmentMalformed, DepartmentRejected, DepartmentUnavailable
 from connectors.http import health_check
 from connectors.pipeline import CallPipeline, check_response, with_source, with_sources
-from connectors.records import (
+from domain.errors import DepartmentMalformed, DepartmentRejected, DepartmentUnavailable
+from domain.records import (
     ApprovalItem,
     CivilAirDefenceDecision,
     DepartmentView,

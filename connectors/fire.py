@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from connectors import jsonfields as j
-from connectors.errors import DepartmentRejected
 from connectors.http import health_check
 from connectors.jsonfields import parsed, segment
 from connectors.pipeline import CallPipeline, check_response, with_source, with_sources
-from connectors.records import (
+from domain.errors import DepartmentRejected
+from domain.records import (
     ApprovalItem,
     DepartmentView,
     FirePath,

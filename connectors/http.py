@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import httpx
 from httpx_aiohttp import AiohttpTransport as _AiohttpTransport
 
-from connectors.records import HealthReport
+from domain.records import HealthReport
 
 if TYPE_CHECKING:
     from connectors.settings import ConnectorSettings

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from connectors.errors import DepartmentMalformed
+from domain.errors import DepartmentMalformed
 
 T = TypeVar("T")
 

@@ -42,14 +42,14 @@ import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from connectors.breaker import BreakerState, CircuitBreaker
-from connectors.errors import (
+from domain.errors import (
     ConnectorError,
     DepartmentMalformed,
     DepartmentRejected,
     DepartmentTimeout,
     DepartmentUnavailable,
 )
-from connectors.records import DepartmentView, SourceMeta
+from domain.records import DepartmentView, SourceMeta
 
 if TYPE_CHECKING:
     from aiocache.base import BaseCache

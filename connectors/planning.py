@@ -27,7 +27,7 @@ from connectors import jsonfields as j
 from connectors.http import health_check
 from connectors.jsonfields import parsed, segment
 from connectors.pipeline import CallPipeline, Fetched, check_response
-from connectors.records import (
+from domain.records import (
     ApprovalItem,
     Contact,
     DepartmentView,

@@ -39,10 +39,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
-from connectors.errors import DepartmentMalformed, DepartmentRejected
 from connectors.http import health_check
 from connectors.pipeline import CallPipeline, check_response, with_source, with_sources
-from connectors.records import (
+from domain.errors import DepartmentMalformed, DepartmentRejected
+from domain.identifiers import unit_number_problem
+from domain.records import (
     ApprovalItem,
     DepartmentView,
     HealthReport,
@@ -50,7 +51,6 @@ from connectors.records import (
     Registration,
     RegistrationType,
 )
-from domain.identifiers import unit_number_problem
 
 if TYPE_CHECKING:
     from aiocache.base import BaseCache

@@ -170,10 +170,10 @@ from urllib.parse import quote
 
 import httpx
 
-from connectors.errors import DepartmentMalformed
+from domain.errors import DepartmentMalformed
 from connectors.http import health_check
 from connectors.pipeline import CallPipeline, check_response, with_source, with_sources
-from connectors.records import ApprovalItem, DepartmentView, HealthReport, Lifecycle
+from domain.records import ApprovalItem, DepartmentView, HealthReport, Lifecycle
 
 if TYPE_CHECKING:
     from aiocache.base import BaseCache

@@ -51,13 +51,6 @@ import pytest_asyncio
 from aiocache import SimpleMemoryCache
 
 from connectors.breaker import BreakerState
-from connectors.errors import (
-    ConnectorError,
-    DepartmentMalformed,
-    DepartmentRejected,
-    DepartmentTimeout,
-    DepartmentUnavailable,
-)
 from connectors.http import (
     CASE_NUMBER_HEADER,
     REQUEST_ID_HEADER,
@@ -65,8 +58,15 @@ from connectors.http import (
     case_number_var,
     request_id_var,
 )
-from connectors.records import DepartmentView, HealthReport, Lifecycle, SourceMeta
 from connectors.settings import BreakerSettings, CacheSettings, ConnectorSettings, RetrySettings
+from domain.errors import (
+    ConnectorError,
+    DepartmentMalformed,
+    DepartmentRejected,
+    DepartmentTimeout,
+    DepartmentUnavailable,
+)
+from domain.records import DepartmentView, HealthReport, Lifecycle, SourceMeta
 
 __all__ = ["ConnectorContract", "ContractHarness", "FakeClock", "ScriptedTransport"]
 

@@ -30,7 +30,7 @@ from connectors import jsonfields as j
 from connectors.http import health_check
 from connectors.jsonfields import parsed, segment
 from connectors.pipeline import CallPipeline, check_response, with_source, with_sources
-from connectors.records import (
+from domain.records import (
     ApprovalItem,
     DepartmentView,
     HealthReport,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from connectors.records import Stage
+from domain.records import Stage
 
 
 @dataclass(frozen=True, slots=True)

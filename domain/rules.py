@@ -1,6 +1,6 @@
 """Rules the hub computes over what the departments said (DESIGN.md).
 
-Pure functions over ``connectors.records``: the approval stage, each item's
+Pure functions over ``domain.records``: the approval stage, each item's
 working-day clock, the phased-permit answer, blockers and next steps. No
 GraphQL and no I/O, so every rule is tested directly.
 """
@@ -11,7 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
-from connectors.records import (
+from domain.handbook import BY_KIND, HANDBOOK
+from domain.records import (
     ITEM_KINDS,
     ApprovalItem,
     DepartmentView,
@@ -20,7 +21,6 @@ from connectors.records import (
     ShelterRequirement,
     Stage,
 )
-from domain.handbook import BY_KIND, HANDBOOK
 from domain.workdays import add_working_days, working_days_between, working_days_used
 
 Views = Mapping[str, DepartmentView]

@@ -26,11 +26,11 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from domain.principal import Role
 from gateway import health, metrics, security
 from gateway.auth import authenticator_for
 from gateway.config import Settings, load_settings
 from gateway.logging import RequestIdMiddleware, ops_settings
-from gateway.principal import Role
 from gateway.services import Services
 from gateway.speed import document_caches, settle_gc
 from gateway.view import GraphQLView

@@ -29,9 +29,10 @@ from cross_web import HTTPException
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import HTTPConnection
 
+from domain.errors import ConfigError
 from domain.identifiers import credit_code_problem, project_code_problem
-from gateway.config import ConfigError, Settings
-from gateway.principal import ANONYMOUS, Principal, Role
+from domain.principal import ANONYMOUS, Principal, Role
+from gateway.config import Settings
 
 # DEMO ONLY. Signs tokens for the embedded demo and the tests when no secret is
 # configured. It is public (it is in this file), so production mode refuses it.

@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from connectors.settings import ConnectorSettings
+from domain.errors import ConfigError
 
 ENV_PREFIX = "ONEMATTER__"
 
@@ -67,10 +68,6 @@ class Settings(BaseModel):
     auth: dict[str, Any] = Field(default_factory=dict)
     limits: dict[str, Any] = Field(default_factory=dict)
     ops: dict[str, Any] = Field(default_factory=dict)  # gateway/logging.py: logs, metrics, tracing
-
-
-class ConfigError(Exception):
-    """The configuration file or an override is invalid; the message says where."""
 
 
 def _parse_env_value(raw: str) -> Any:

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from domain.principal import Principal
 from gateway.auth import authenticate
-from gateway.principal import Principal
 
 if TYPE_CHECKING:
     from starlette.requests import Request

@@ -27,7 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from connectors.http import request_id_var
-from gateway.config import ConfigError, Settings
+from domain.errors import ConfigError
+from gateway.config import Settings
 from gateway.context import REQUEST_ID_HEADER, safe_id
 
 access_log = logging.getLogger("onematter.access")

@@ -36,7 +36,7 @@ import orjson
 from graphql import ExecutionResult, FieldNode, OperationDefinitionNode, OperationType
 from strawberry.extensions import SchemaExtension
 
-from gateway.principal import Role
+from domain.principal import Role
 
 CACHEABLE_ROOTS = frozenset({"matter", "matters", "enterprise", "approvalGuide", "__typename"})
 ROLE_SCOPED = frozenset({Role.WINDOW_STAFF})

@@ -36,9 +36,10 @@ from strawberry.extensions import (
     SchemaExtension,
 )
 
+from domain.errors import ConfigError
+from domain.principal import Principal
 from gateway.auth import AuthenticationError, authenticate, authenticator_for
-from gateway.config import ConfigError, Settings
-from gateway.principal import Principal
+from gateway.config import Settings
 from schema.limits import (
     CostEstimate,
     DocumentGuard,

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gateway.config import ConfigError
+from domain.errors import ConfigError
 
 if TYPE_CHECKING:
     from gateway.config import Settings
@@ -107,8 +107,8 @@ async def _preflight(settings: Settings, *, seed_ledger: bool = False) -> str | 
     registry that holds anything is left as it is.
     """
     from connectors.cache import CacheConfigError
-    from connectors.errors import HubError
     from connectors.registry import ConnectorLoadError
+    from domain.errors import HubError
     from gateway.services import Services, ServicesError
 
     try:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from registry.errors import InvalidInput
+from domain.errors import InvalidInput
 from registry.models import (
     Account,
     Bureau,

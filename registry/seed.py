@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Table, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from connectors.errors import HubError
+from domain.errors import HubError
 from registry import seed_data as data
 from registry.bulk import bulk_insert
 from registry.models import (

@@ -19,7 +19,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from registry.errors import IllegalTransition, InvalidInput, NotFound
+from domain.errors import IllegalTransition, InvalidInput, NotFound
 from registry.models import (
     LIFECYCLE,
     Account,

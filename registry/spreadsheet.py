@@ -36,7 +36,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from connectors.errors import HubError
+from domain.errors import HubError
 from registry import xlsx
 from registry.bulk import bulk_insert
 from registry.coverage import Coverage, Figures

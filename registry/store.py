@@ -23,7 +23,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import StaticPool
 
-from connectors.errors import InvalidInput
+from domain.errors import InvalidInput
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 # Any constant works; it keeps two replicas from migrating the same database at once.

@@ -22,7 +22,7 @@ from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 from strawberry.types import Info
 
-from connectors.errors import InvalidInput
+from domain.errors import InvalidInput
 from registry import access_log as log
 from schema.paging import decode_cursor, encode_cursor, not_a_cursor
 from schema.permissions import AccessLogReaders, principal_of, requires

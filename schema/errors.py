@@ -18,7 +18,7 @@ import strawberry
 from graphql.error import GraphQLError
 from strawberry.extensions import MaskErrors
 
-from connectors.errors import HubError
+from domain.errors import HubError
 
 log = logging.getLogger("onematter.graphql")
 

@@ -49,8 +49,8 @@ from strawberry.extensions import (
     SchemaExtension,
 )
 
-from gateway.config import ConfigError
-from gateway.principal import Principal
+from domain.errors import ConfigError
+from domain.principal import Principal
 
 
 def principal_of(context: Any) -> Principal:
@@ -60,7 +60,7 @@ def principal_of(context: Any) -> Principal:
     )
     if isinstance(principal, Principal):
         return principal
-    from gateway.principal import ANONYMOUS
+    from domain.principal import ANONYMOUS
 
     return ANONYMOUS
 
@@ -473,7 +473,7 @@ def _original(error: GraphQLError) -> BaseException | None:
 
 def should_mask(error: GraphQLError) -> bool:
     """Mask errors that were not raised on purpose: anything but HubError / coded GraphQLError."""
-    from connectors.errors import HubError
+    from domain.errors import HubError
 
     if error.original_error is None:
         return False  # parse / validation / our own refusals: about the document

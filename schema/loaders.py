@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from strawberry.dataloader import DataLoader
 
 from connectors.base import Connector, ProjectDirectory
-from connectors.records import DepartmentView, EnterpriseProfile, ProjectProfile, SourceMeta
+from domain.records import DepartmentView, EnterpriseProfile, ProjectProfile, SourceMeta
 
 
 class LoaderServices(Protocol):

@@ -21,9 +21,9 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.types import Info
 
-from connectors.errors import ConnectorError, InvalidInput
-from connectors.records import HealthReport, Lifecycle, Stage
+from domain.errors import ConnectorError, InvalidInput
 from domain.identifiers import credit_code_problem, project_code_problem
+from domain.records import HealthReport, Lifecycle, Stage
 from schema.matter_index import MatterIndex, MatterQuery
 from schema.permissions import EnterpriseReaders, Guarded, MatterReaders, SourceReaders, requires
 from schema.types import (

@@ -27,8 +27,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from connectors.base import Connector, ProjectDirectory
-from connectors.records import ApprovalItem, DepartmentView, Lifecycle, ProjectProfile, Stage
 from domain import rules
+from domain.records import ApprovalItem, DepartmentView, Lifecycle, ProjectProfile, Stage
 
 log = logging.getLogger(__name__)
 

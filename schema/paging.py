@@ -15,7 +15,7 @@ from typing import Any
 
 import strawberry
 
-from connectors.errors import InvalidInput
+from domain.errors import InvalidInput
 
 MAX_CURSOR = 128  # characters; no cursor this API returns is longer (values are at most MAX_VALUE)
 MAX_VALUE = 64

@@ -36,7 +36,7 @@ from strawberry.extensions import FieldExtension
 from strawberry.permission import BasePermission, PermissionExtension
 from strawberry.types import Info
 
-from gateway.principal import ANONYMOUS, Principal, Role
+from domain.principal import ANONYMOUS, Principal, Role
 
 FORBIDDEN = "FORBIDDEN"
 

@@ -21,7 +21,7 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.types import Info
 
-from connectors.errors import HubError
+from domain.errors import HubError
 from registry import models, queries
 from registry.coverage import Coverage, Figures, GapKind, delegation_coverage
 from registry.service import SYSTEM_ACTOR, Ledger, NewItem

@@ -20,9 +20,10 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from connectors import records
-from connectors.errors import ConnectorError
-from connectors.records import (
+from domain import records, rules
+from domain.errors import ConnectorError
+from domain.handbook import BY_CODE, HANDBOOK, GuideEntry
+from domain.records import (
     DepartmentView,
     FirePathKind,
     Lifecycle,
@@ -33,8 +34,6 @@ from connectors.records import (
     Utility,
     UtilityStatus,
 )
-from domain import rules
-from domain.handbook import BY_CODE, HANDBOOK, GuideEntry
 from schema.copying import copied
 from schema.loaders import ViewResult
 from schema.matter_index import MatterIndex, MatterQuery, Page, page_of

@@ -28,8 +28,8 @@ def run(args: argparse.Namespace) -> int:
 async def _run(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
-    from connectors.errors import InvalidInput
-    from gateway.config import ConfigError, load_settings
+    from domain.errors import ConfigError, InvalidInput
+    from gateway.config import load_settings
     from registry import access_log
     from registry.store import Registry
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from gateway.principal import Role
+from domain.principal import Role
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,8 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from domain.errors import ConfigError
     from gateway.auth import AuthenticationError, authenticator_for
-    from gateway.config import ConfigError, load_settings
+    from gateway.config import load_settings
 
     role = Role(args.role)
     projects = [p.strip() for p in args.projects.split(",") if p.strip()] if args.projects else None

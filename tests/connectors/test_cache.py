@@ -12,9 +12,9 @@ from aiocache import SimpleMemoryCache
 
 from connectors.cache import CacheConfigError, build_cache
 from connectors.pipeline import CallPipeline
-from connectors.records import DepartmentView
 from connectors.settings import ConnectorSettings
 from connectors.testing import FakeClock
+from domain.records import DepartmentView
 from gateway.config import CacheBackendSettings
 
 REDIS_URL = os.environ.get("ONEMATTER_TEST_REDIS_URL")

@@ -17,8 +17,8 @@ from connectors.civil_air_defence import (
     build_request,
     parse_xml,
 )
-from connectors.errors import DepartmentMalformed, DepartmentRejected, DepartmentUnavailable
 from connectors.testing import ConnectorContract
+from domain.errors import DepartmentMalformed, DepartmentRejected, DepartmentUnavailable
 from fixtures.civil_air_defence import STATUS_LABELS as FIXTURE_LABELS
 from fixtures.civil_air_defence import create_app
 from fixtures.faults import FaultInjector, FaultSettings, with_faults
@@ -47,8 +47,12 @@ async def test_batch_equals_the_world_truth_in_few_calls(
     world: World = handmade_world() if kind == "handmade" else request.getfixturevalue("world")
     running = await serve(create_app(world), batch_size=50)
     codes = await check_batch(
-        running, world, "civil_air_defence",
-        path=SERVICE_PATH, per_call=50, unknown="2023-430472-47-03-999999",
+        running,
+        world,
+        "civil_air_defence",
+        path=SERVICE_PATH,
+        per_call=50,
+        unknown="2023-430472-47-03-999999",
     )
     # Every key is cached now, the unknown ones as "not known": no further upstream call.
     assert await running.connector.fetch_project(EARLY if EARLY in world.projects else codes[-1]) is None

@@ -10,10 +10,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from connectors.base import Connector
-from connectors.errors import DepartmentMalformed, DepartmentRejected
 from connectors.fire import FireConnector, parse_case
-from connectors.records import FirePathKind, Lifecycle
 from connectors.testing import ConnectorContract
+from domain.errors import DepartmentMalformed, DepartmentRejected
+from domain.records import FirePathKind, Lifecycle
 from fixtures import fire
 from fixtures.faults import FaultInjector, FaultSettings, with_faults
 from fixtures.world import World
@@ -75,8 +75,9 @@ def _answering(body: object, status: int = 200) -> FaultInjector:
     async def handler(request: object) -> JSONResponse:
         return JSONResponse(body, status_code=status)
 
-    return with_faults(Starlette(routes=[Route("/api/v1/projects/{code}", handler),
-                                         Route("/api/v1/projects", handler)]))
+    return with_faults(
+        Starlette(routes=[Route("/api/v1/projects/{code}", handler), Route("/api/v1/projects", handler)])
+    )
 
 
 def _record() -> dict:
@@ -84,19 +85,33 @@ def _record() -> dict:
     return {"code": 0, "msg": "success", "data": fire.render_project(world, world.views["fire"][REVIEW])}
 
 
-@pytest.mark.parametrize("mutate", [
-    lambda r: r["data"]["cases"][0].update(status=31),
-    lambda r: r["data"]["cases"][0].update(biz_type="XXXX"),
-    lambda r: r["data"]["cases"][0].update(apply_date="2024-04-01"),
-    lambda r: r["data"]["cases"][0].update(apply_date=None),
-    lambda r: r["data"]["cases"][0].update(commitment=True),
-    lambda r: r["data"]["cases"][0].update(commitment=2),
-    lambda r: r["data"].update(review_path=3),
-    lambda r: r["data"]["cases"][0].update(suspend_periods=[{"begin": "", "end": ""}]),
-    lambda r: r.pop("data"),
-    lambda r: r.update(code="0"),
-], ids=["status", "biz", "date-format", "date-null", "flag-bool", "flag-2", "path", "period", "no-data",
-        "code-type"])
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda r: r["data"]["cases"][0].update(status=31),
+        lambda r: r["data"]["cases"][0].update(biz_type="XXXX"),
+        lambda r: r["data"]["cases"][0].update(apply_date="2024-04-01"),
+        lambda r: r["data"]["cases"][0].update(apply_date=None),
+        lambda r: r["data"]["cases"][0].update(commitment=True),
+        lambda r: r["data"]["cases"][0].update(commitment=2),
+        lambda r: r["data"].update(review_path=3),
+        lambda r: r["data"]["cases"][0].update(suspend_periods=[{"begin": "", "end": ""}]),
+        lambda r: r.pop("data"),
+        lambda r: r.update(code="0"),
+    ],
+    ids=[
+        "status",
+        "biz",
+        "date-format",
+        "date-null",
+        "flag-bool",
+        "flag-2",
+        "path",
+        "period",
+        "no-data",
+        "code-type",
+    ],
+)
 async def test_unknown_vocabulary_is_malformed(serve, mutate) -> None:
     record = _record()
     mutate(record)

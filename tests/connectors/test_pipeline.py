@@ -24,16 +24,16 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from connectors.breaker import BreakerState
-from connectors.errors import (
+from connectors.http import build_client, case_number_var, request_id_var
+from connectors.pipeline import CallEvent, CallPipeline, check_response, is_transient, retry_after_s
+from connectors.settings import BreakerSettings, CacheSettings, ConnectorSettings, RetrySettings
+from connectors.testing import FakeClock
+from domain.errors import (
     DepartmentMalformed,
     DepartmentRejected,
     DepartmentTimeout,
     DepartmentUnavailable,
 )
-from connectors.http import build_client, case_number_var, request_id_var
-from connectors.pipeline import CallEvent, CallPipeline, check_response, is_transient, retry_after_s
-from connectors.settings import BreakerSettings, CacheSettings, ConnectorSettings, RetrySettings
-from connectors.testing import FakeClock
 
 DEPT = "testdept"
 URL = "http://10.9.8.7:8443"

@@ -13,10 +13,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from connectors.base import Connector, ProjectDirectory
-from connectors.errors import DepartmentMalformed, DepartmentRejected
 from connectors.planning import PlanningConnector, parse_file
-from connectors.records import Contact, EnterpriseProfile, Lifecycle, ProjectProfile
 from connectors.testing import ConnectorContract
+from domain.errors import DepartmentMalformed, DepartmentRejected
+from domain.records import Contact, EnterpriseProfile, Lifecycle, ProjectProfile
 from fixtures.faults import FaultInjector, FaultSettings, with_faults
 from fixtures.planning import ITEM_CODES, STEPS, create_app, raw_status, render_file
 from fixtures.world import World
@@ -43,16 +43,24 @@ def expected_profile(world: World, code: str) -> ProjectProfile:
     p = world.projects[code]
     ent = world.enterprises[p.enterprise_code]
     return ProjectProfile(
-        project_code=p.code, name=p.name,
+        project_code=p.code,
+        name=p.name,
         enterprise=EnterpriseProfile(
-            credit_code=ent.credit_code, name=ent.name,
+            credit_code=ent.credit_code,
+            name=ent.name,
             liaison=Contact(ent.liaison.name, ent.liaison.phone) if ent.liaison else None,
             key_enterprise=ent.key_enterprise,
         ),
-        site=p.site, division=p.division, parcel_code=p.parcel_code,
-        floors_above_ground=p.floors_above_ground, foundation_depth_m=p.foundation_depth_m,
-        ground_floor_area_m2=p.ground_floor_area_m2, total_area_m2=p.total_area_m2, is_plant=p.is_plant,
-        special_fire=p.special_fire, phased_mode=str(p.phased_mode),
+        site=p.site,
+        division=p.division,
+        parcel_code=p.parcel_code,
+        floors_above_ground=p.floors_above_ground,
+        foundation_depth_m=p.foundation_depth_m,
+        ground_floor_area_m2=p.ground_floor_area_m2,
+        total_area_m2=p.total_area_m2,
+        is_plant=p.is_plant,
+        special_fire=p.special_fire,
+        phased_mode=str(p.phased_mode),
         agent=Contact(p.agent.name, p.agent.phone) if p.agent else None,
         parties_fixed=p.parties_fixed,
     )
@@ -69,10 +77,17 @@ async def test_is_a_connector_and_a_directory() -> None:
 def test_every_step_code_normalises_and_keeps_its_raw_value(status: Lifecycle) -> None:
     world = tiny_world()
     template = world.views["planning"]["2024-430472-47-03-000001"].items[0]
-    item = parse_file(render_file(template.__class__(**{
-        **{f: getattr(template, f) for f in template.__dataclass_fields__}, "status": status,
-        "raw_status": raw_status(status),
-    })))
+    item = parse_file(
+        render_file(
+            template.__class__(
+                **{
+                    **{f: getattr(template, f) for f in template.__dataclass_fields__},
+                    "status": status,
+                    "raw_status": raw_status(status),
+                }
+            )
+        )
+    )
     assert item.status is status
     assert item.raw_status == raw_status(status)
     assert item.raw_status.startswith(str(STEPS[status][0]))
@@ -153,21 +168,30 @@ def _answering(body: object, status: int = 200) -> FaultInjector:
     async def handler(request: object) -> JSONResponse:
         return JSONResponse(body, status_code=status)
 
-    return with_faults(Starlette(routes=[
-        Route("/api/projects/{code}", handler), Route("/api/projects/query", handler, methods=["POST"]),
-    ]))
+    return with_faults(
+        Starlette(
+            routes=[
+                Route("/api/projects/{code}", handler),
+                Route("/api/projects/query", handler, methods=["POST"]),
+            ]
+        )
+    )
 
 
-@pytest.mark.parametrize("mutate", [
-    lambda r: r["files"][0].update(stepCode=99),
-    lambda r: r["files"][0].update(stepCode=4, result=None),
-    lambda r: r["files"][0].update(itemCode="NOPE"),
-    lambda r: r["files"][0].update(receivedDate="05/03/2024"),
-    lambda r: r["building"].update(buildingType="仓库"),
-    lambda r: r.update(phaseCount=7),
-    lambda r: r.pop("applicant"),
-    lambda r: r.update(files={}),
-], ids=["step", "result", "item", "date", "building", "phases", "missing", "shape"])
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda r: r["files"][0].update(stepCode=99),
+        lambda r: r["files"][0].update(stepCode=4, result=None),
+        lambda r: r["files"][0].update(itemCode="NOPE"),
+        lambda r: r["files"][0].update(receivedDate="05/03/2024"),
+        lambda r: r["building"].update(buildingType="仓库"),
+        lambda r: r.update(phaseCount=7),
+        lambda r: r.pop("applicant"),
+        lambda r: r.update(files={}),
+    ],
+    ids=["step", "result", "item", "date", "building", "phases", "missing", "shape"],
+)
 async def test_unknown_vocabulary_is_malformed_not_a_guess(serve, mutate) -> None:
     world = tiny_world()
     from fixtures.planning import PlanningData

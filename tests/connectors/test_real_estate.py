@@ -9,9 +9,9 @@ from typing import ClassVar
 
 import pytest
 
-from connectors.errors import DepartmentMalformed, DepartmentRejected
 from connectors.real_estate import STATUS_LABELS, RealEstateConnector
 from connectors.testing import ConnectorContract
+from domain.errors import DepartmentMalformed, DepartmentRejected
 from fixtures.faults import FaultInjector, FaultSettings
 from fixtures.real_estate import STATUS_LABELS as FIXTURE_LABELS
 from fixtures.real_estate import TOKEN_TTL_S, create_app

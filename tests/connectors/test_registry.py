@@ -13,9 +13,9 @@ from aiocache import SimpleMemoryCache
 from connectors import registry
 from connectors.base import Connector
 from connectors.pipeline import CallPipeline
-from connectors.records import DepartmentView, HealthReport
 from connectors.registry import GROUP, ConnectorLoadError, build_connectors, discover
 from connectors.settings import ConnectorSettings
+from domain.records import DepartmentView, HealthReport
 
 BUILT_INS = {"planning", "civil_air_defence", "fire", "utilities", "real_estate"}
 

@@ -13,10 +13,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from connectors.base import Connector
-from connectors.errors import DepartmentMalformed, DepartmentRejected
-from connectors.records import Lifecycle, UtilityStatus
 from connectors.testing import ConnectorContract
 from connectors.utilities import UtilitiesConnector, parse_application
+from domain.errors import DepartmentMalformed, DepartmentRejected
+from domain.records import Lifecycle, UtilityStatus
 from fixtures import utilities
 from fixtures.faults import FaultInjector, FaultSettings, with_faults
 from fixtures.world import World
@@ -55,7 +55,10 @@ async def test_tickets_and_application(serve) -> None:
     view = await running.connector.fetch_project(FIRST)
     assert view is not None
     assert [t.status for t in view.utilities] == [
-        UtilityStatus.ACCEPTED, UtilityStatus.SURVEYED, UtilityStatus.CONSTRUCTING, UtilityStatus.CONNECTED,
+        UtilityStatus.ACCEPTED,
+        UtilityStatus.SURVEYED,
+        UtilityStatus.CONSTRUCTING,
+        UtilityStatus.CONNECTED,
     ]
     (item,) = view.items
     assert item.kind == "utilities.joint_connection" and item.raw_status == "IN_PROGRESS"
@@ -63,12 +66,15 @@ async def test_tickets_and_application(serve) -> None:
     assert await running.connector.fetch_project(NOT_APPLIED) is None
 
 
-@pytest.mark.parametrize("hour_utc,expected", [
-    ("2024-04-07T23:30:00Z", date(2024, 4, 8)),  # 07:30 in Hengyang
-    ("2024-04-08T15:59:59Z", date(2024, 4, 8)),
-    ("2024-04-08T16:00:00Z", date(2024, 4, 9)),
-    ("2024-04-08T07:30:00+08:00", date(2024, 4, 8)),
-])
+@pytest.mark.parametrize(
+    "hour_utc,expected",
+    [
+        ("2024-04-07T23:30:00Z", date(2024, 4, 8)),  # 07:30 in Hengyang
+        ("2024-04-08T15:59:59Z", date(2024, 4, 8)),
+        ("2024-04-08T16:00:00Z", date(2024, 4, 9)),
+        ("2024-04-08T07:30:00+08:00", date(2024, 4, 8)),
+    ],
+)
 def test_timestamps_become_hengyang_dates(hour_utc: str, expected: date) -> None:
     raw = utilities.render_application(tiny_world().views["utilities"][FIRST])
     raw["SubmittedAt"] = hour_utc
@@ -122,16 +128,20 @@ def _answering(body: object) -> FaultInjector:
     return with_faults(Starlette(routes=[Route("/v1/projects/{code}/application", handler)]))
 
 
-@pytest.mark.parametrize("mutate", [
-    lambda r: r.update(Status="DONE"),
-    lambda r: r["Tickets"][0].update(Status="PENDING"),
-    lambda r: r["Tickets"][0].update(Utility="HEATING"),
-    lambda r: r.update(SubmittedAt="2024-04-08T07:30:00"),  # no offset: which day is it?
-    lambda r: r.update(SubmittedAt="yesterday"),
-    lambda r: r.update(OnCommitment=1),
-    lambda r: r.update(Holds=[{"From": None, "Until": None}]),
-    lambda r: r.pop("Tickets"),
-], ids=["status", "ticket-status", "utility", "naive", "date", "flag", "hold", "missing"])
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda r: r.update(Status="DONE"),
+        lambda r: r["Tickets"][0].update(Status="PENDING"),
+        lambda r: r["Tickets"][0].update(Utility="HEATING"),
+        lambda r: r.update(SubmittedAt="2024-04-08T07:30:00"),  # no offset: which day is it?
+        lambda r: r.update(SubmittedAt="yesterday"),
+        lambda r: r.update(OnCommitment=1),
+        lambda r: r.update(Holds=[{"From": None, "Until": None}]),
+        lambda r: r.pop("Tickets"),
+    ],
+    ids=["status", "ticket-status", "utility", "naive", "date", "flag", "hold", "missing"],
+)
 async def test_unknown_vocabulary_is_malformed(serve, mutate) -> None:
     record = utilities.render_application(tiny_world().views["utilities"][FIRST])
     mutate(record)

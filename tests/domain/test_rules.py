@@ -2,7 +2,8 @@ from datetime import date
 
 import pytest
 
-from connectors.records import (
+from domain.handbook import HANDBOOK
+from domain.records import (
     ApprovalItem,
     CivilAirDefenceDecision,
     DepartmentView,
@@ -12,7 +13,6 @@ from connectors.records import (
     ShelterRequirement,
     Stage,
 )
-from domain.handbook import HANDBOOK
 from domain.rules import (
     blockers,
     civil_air_defence_requirement,

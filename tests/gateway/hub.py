@@ -30,9 +30,9 @@ def free_port() -> int:
 
 def token(role: str) -> str:
     """A bearer token the hub accepts (the demo secret unless ONEMATTER_AUTH_SECRET is set)."""
+    from domain.principal import Role
     from gateway.auth import authenticator_for
     from gateway.config import Settings
-    from gateway.principal import Role
 
     return authenticator_for(Settings()).mint(subject=f"test-{role.lower()}", role=Role(role))
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from domain.principal import Role
 from fixtures.world import DEPARTMENTS, World
-from gateway.principal import Role
 from tests.ops.conftest import MATTER, complete_project, value
 from tests.schema.conftest import HubFactory
 

@@ -11,12 +11,12 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from domain.principal import Principal, Role
 from fixtures.serve import RunningDepartments
 from fixtures.world import World
 from gateway.app import create_app
 from gateway.auth import authenticator_for
 from gateway.config import Settings
-from gateway.principal import Principal, Role
 from gateway.response_cache import ResultCache, effective_ttl, scope_of
 from gateway.services import Services
 from registry.access_log import access_log

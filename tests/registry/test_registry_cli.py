@@ -11,7 +11,7 @@ from openpyxl import load_workbook
 from registry_lists import delegation_list, write_list  # type: ignore[import-not-found]
 
 from gateway.cli import main
-from registry.commands._common import TerminalProgress
+from gateway.commands.registry._common import TerminalProgress
 
 
 @pytest.fixture

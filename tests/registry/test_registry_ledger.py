@@ -8,8 +8,8 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
+from domain.errors import IllegalTransition, InvalidInput, NotFound
 from registry import service
-from registry.errors import IllegalTransition, InvalidInput, NotFound
 from registry.models import Category, HistoryEntry, IdempotencyKey, Mode, Origin, Status
 from registry.queries import get_item, item_history
 from registry.seed import seed

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import strawberry
 
-from gateway.principal import Principal, Role
+from domain.principal import Principal, Role
 from registry.store import Registry
 from schema.registry import Mutation, Query, actor_of
 

@@ -10,7 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from connectors.errors import InvalidInput
+from domain.errors import InvalidInput
 from registry.models import Base, HistoryEntry
 from registry.store import Registry, async_url, head_revision
 

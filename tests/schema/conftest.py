@@ -21,13 +21,13 @@ import pytest
 
 from connectors.registry import available
 from connectors.settings import BreakerSettings, CacheSettings, ConnectorSettings, RetrySettings
+from domain.principal import Role
 from fixtures.serve import RunningDepartments
 from fixtures.world import World
 from gateway.app import create_app
 from gateway.auth import authenticator_for
 from gateway.config import CacheBackendSettings, HubSettings, RegistrySettings, Settings
 from gateway.embedded import DEMO_CREDENTIALS
-from gateway.principal import Role
 from gateway.services import Services
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from connectors.errors import DepartmentTimeout
-from connectors.records import DepartmentView, EnterpriseProfile, ProjectProfile
+from domain.errors import DepartmentTimeout
+from domain.records import DepartmentView, EnterpriseProfile, ProjectProfile
 from schema.loaders import create_loaders
 from schema.types import SourceStatus, _source, load_matters
 

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from connectors.records import Lifecycle, ShelterRequirement, Stage
 from domain import rules
 from domain.handbook import HANDBOOK
+from domain.principal import Role
+from domain.records import Lifecycle, ShelterRequirement, Stage
 from fixtures.world import DEPARTMENTS, World
-from gateway.principal import Role
 from tests.schema.conftest import Hub
 
 MATTER = """

@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from connectors.errors import InvalidInput
+from domain.errors import InvalidInput
 from schema.paging import MAX_VALUE, decode_cursor, encode_cursor, page_info
 
 

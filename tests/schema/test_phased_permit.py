@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from connectors.records import ITEM_KINDS, Lifecycle
+from domain.records import ITEM_KINDS, Lifecycle
 from fixtures.world import DEPARTMENTS, PhasedMode, World
 from tests.schema.conftest import Hub
 

@@ -21,12 +21,12 @@ from sqlalchemy import func, select, text
 from strawberry.tools import merge_types
 from strawberry.types import Info
 
-from connectors.errors import InvalidInput
+from domain.errors import InvalidInput
 from domain.identifiers import credit_check_char, credit_code_problem, project_code_problem
+from domain.principal import Role
 from gateway.app import create_app
 from gateway.auth import authenticator_for
 from gateway.config import HubSettings, RegistrySettings, Settings
-from gateway.principal import Role
 from gateway.security import extensions as security_extensions
 from gateway.services import Services
 from registry.access_log import access_log

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text
 
+from domain.principal import Role
 from gateway.commands import audit_verify
-from gateway.principal import Role
 from registry import access_log as log
 from registry.store import Registry
 from tests.security.conftest import ACME, P1, P3, SecureHub

@@ -15,9 +15,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from domain.errors import ConfigError
+from domain.principal import ANONYMOUS, Role
 from gateway.auth import DEMO_SECRET, AuthenticationError, Authenticator, AuthSettings
-from gateway.config import ConfigError
-from gateway.principal import ANONYMOUS, Role
 from tests.security.conftest import ACME, P1, SecureHub
 
 SECRET = "a-test-secret-that-is-long-enough-0123456789"

@@ -18,8 +18,8 @@ from typing import Any
 import jwt
 import pytest
 
+from domain.principal import Role
 from gateway.auth import DEMO_SECRET
-from gateway.principal import Role
 from tests.security.conftest import ACME, BETA, P1, P3, SecureHub
 
 _UNSET: Any = object()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from graphql import parse
 
-from gateway.principal import Role
+from domain.principal import Role
 from gateway.security import TokenBucket
 from schema.limits import CostEstimate
 from tests.security.conftest import HubFactory, toy_schema
@@ -210,7 +210,8 @@ async def test_trusted_documents_refuse_everything_else(
 
 
 def test_a_manifest_with_a_wrong_hash_is_refused(tmp_path: Path) -> None:
-    from gateway.config import ConfigError, Settings
+    from domain.errors import ConfigError
+    from gateway.config import Settings
     from gateway.security import extensions
 
     path = tmp_path / "bad.json"

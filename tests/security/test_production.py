@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
-from gateway.config import ConfigError, HubSettings, Settings
-from gateway.principal import Role
+from domain.errors import ConfigError
+from domain.principal import Role
+from gateway.config import HubSettings, Settings
 from gateway.security import extensions, middleware
 from schema.limits import scrub
 from tests.security.conftest import HubFactory, SecureHub

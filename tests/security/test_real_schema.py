@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from domain.principal import Role
 from fixtures.world import World
 from gateway.auth import authenticator_for
-from gateway.principal import Role
 from registry.access_log import access_log
 from tests.schema import conftest as harness
 from tests.schema.conftest import Hub, HubFactory

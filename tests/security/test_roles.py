@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from gateway.principal import Principal, Role
+from domain.principal import Principal, Role
 from schema.permissions import PERSONAL_DATA, mask, mask_name, mask_phone
 from tests.security.conftest import ACME, BETA, P1, P2, P3, SecureHub
 

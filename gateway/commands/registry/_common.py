@@ -33,8 +33,7 @@ def run_async(args: argparse.Namespace, main: Callable[[str], Coroutine[Any, Any
     """Resolve the database, run ``main(url)``, and turn expected failures into messages."""
     from sqlalchemy.exc import DBAPIError, OperationalError
 
-    from connectors.errors import HubError
-    from gateway.config import ConfigError
+    from domain.errors import ConfigError, HubError
 
     try:
         return asyncio.run(main(database_url(args)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from registry.commands._common import add_database_arguments, run_async
+from gateway.commands.registry._common import add_database_arguments, run_async
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

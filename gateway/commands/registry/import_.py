@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from registry.commands._common import TerminalProgress, add_database_arguments, fail, run_async
+from gateway.commands.registry._common import TerminalProgress, add_database_arguments, fail, run_async
 
 SHOWN_ERRORS = 50
 

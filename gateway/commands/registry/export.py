@@ -7,7 +7,7 @@ import io
 import sys
 from pathlib import Path
 
-from registry.commands._common import add_database_arguments, fail, run_async
+from gateway.commands.registry._common import add_database_arguments, fail, run_async
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -4,6 +4,9 @@
 
     HubError                          anything the hub reports on purpose
     ├── InvalidInput                  BAD_USER_INPUT: an argument broke a rule; nothing was called
+    ├── ConfigError                   a configuration file or override is invalid; the message says where
+    ├── IllegalTransition             ILLEGAL_TRANSITION: the ledger's lifecycle forbids this change now
+    ├── NotFound                      NOT_FOUND: no such item, account, department or system
     └── ConnectorError(department=)   a department's failure, reported as that department's
         ├── DepartmentUnavailable     DEPARTMENT_UNAVAILABLE: connect error, 5xx, 429 after
         │   │                         retries, maintenance, breaker open
@@ -79,3 +82,41 @@ class DepartmentRejected(ConnectorError):
     def __init__(self, message: str, *, department: str, status_code: int | None = None) -> None:
         super().__init__(message, department=department)
         self.status_code = status_code
+
+
+class IllegalTransition(HubError):
+    """A change the lifecycle refuses; the message names the transition and why."""
+
+    code = "ILLEGAL_TRANSITION"
+
+    def __init__(self, message: str, *, subject: str, transition: str, reason: str) -> None:
+        super().__init__(message)
+        self.subject = subject
+        self.transition = transition
+        self.reason = reason
+
+    def extensions(self) -> dict[str, object]:
+        return {
+            "code": self.code,
+            "subject": self.subject,
+            "transition": self.transition,
+            "reason": self.reason,
+        }
+
+
+class NotFound(HubError):
+    code = "NOT_FOUND"
+
+    def __init__(self, message: str, *, entity: str, key: str) -> None:
+        super().__init__(message)
+        self.entity = entity
+        self.key = key
+
+    def extensions(self) -> dict[str, object]:
+        return {"code": self.code, "entity": self.entity, "key": self.key}
+
+
+class ConfigError(HubError):
+    """The configuration file or an override is invalid; the message says where."""
+
+    code = "CONFIG_INVALID"
