@@ -32,7 +32,7 @@ from gateway.auth import authenticator_for
 from gateway.config import Settings, load_settings
 from gateway.logging import RequestIdMiddleware, ops_settings
 from gateway.services import Services
-from gateway.speed import document_caches, settle_gc
+from gateway.tuning import document_caches, settle_gc
 from gateway.view import GraphQLView
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -80,7 +80,7 @@ def create_app(
             return
         app.state.services = await Services.open(settings)
         metrics.instrument(app.state.services)
-        settle_gc()  # a serving process: what it built stays (gateway/speed.py)
+        settle_gc()  # a serving process: what it built stays (gateway/tuning.py)
         try:
             yield
         finally:

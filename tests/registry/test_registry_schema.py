@@ -9,7 +9,7 @@ import strawberry
 
 from domain.principal import Principal, Role
 from registry.store import Registry
-from schema.registry import Mutation, Query, actor_of
+from schema.ledger import Mutation, Query, actor_of
 
 SCHEMA = strawberry.Schema(query=Query, mutation=Mutation)
 ADMIN = Principal(subject="admin@zone", role=Role.ADMIN)

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from schema.copying import copied
-from schema.registry import BusinessSystem
+from schema.ledger import BusinessSystem
 
 
 def test_fields_come_from_the_source_unless_overridden() -> None:

@@ -1,4 +1,4 @@
-"""Per-request work the hub does once instead: parsing, validation, garbage collection.
+"""Process tuning: work the hub does once instead of per request (parsing, validation, garbage collection).
 
 Portals send the same few documents over and over, so the parsed document
 (keyed by its text) and the validation result (keyed by the parsed document
