@@ -37,8 +37,11 @@ $(PEER_STAMP): bench/peer/package.json bench/peer/package-lock.json
 bench-peer: $(STAMP) $(PEER_STAMP)
 	$(BIN)/python -m bench --peer
 
+# Style, formatting, the import-layer contract ([tool.importlinter]) and strict types.
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/mypy
 
 # Refresh the constraints file from what the current venv resolved.

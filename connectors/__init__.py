@@ -11,3 +11,6 @@
 
 Nothing here imports GraphQL; importing this package imports nothing else.
 """
+
+# The plug-in API: the modules a connector package may import. Everything else is private.
+__all__ = ["base", "cache", "http", "pipeline", "settings", "testing"]

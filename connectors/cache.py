@@ -25,9 +25,12 @@ REDIS_TIMEOUT_S = 0.25
 
 
 class CacheBackendSettings(Protocol):
-    backend: str
-    redis_url: str | None
-    namespace: str
+    @property
+    def backend(self) -> str: ...
+    @property
+    def redis_url(self) -> str | None: ...
+    @property
+    def namespace(self) -> str: ...
 
 
 class CacheConfigError(ValueError):

@@ -66,9 +66,7 @@ class Services:
         stack = AsyncExitStack()
         await stack.__aenter__()
         try:
-            # connectors.cache declares the settings it reads as a Protocol with plain str
-            # attributes; ours narrow them to Literals, which mypy calls a mismatch.
-            cache = build_cache(settings.cache)  # type: ignore[arg-type]
+            cache = build_cache(settings.cache)
             stack.push_async_callback(_close_cache, cache)
 
             enabled = {name: cs for name, cs in settings.connectors.items() if cs.enabled}

@@ -24,14 +24,14 @@ def test_design_example_credit_code_passes():
     ],
 )
 def test_bad_credit_codes_name_the_rule(code, fragment):
-    assert fragment in credit_code_problem(code)
+    assert fragment in (credit_code_problem(code) or "")
 
 
 def test_project_code_shape_and_division():
     assert project_code_problem("2023-430472-47-03-012345") is None
-    assert "shaped" in project_code_problem("2023-430472-47-03-01234")
-    assert "Hunan" in project_code_problem("2023-110105-47-03-012345")
-    assert "shaped" in project_code_problem("2023-430472-47-03-012345'; DROP TABLE x;--")
+    assert "shaped" in (project_code_problem("2023-430472-47-03-01234") or "")
+    assert "Hunan" in (project_code_problem("2023-110105-47-03-012345") or "")
+    assert "shaped" in (project_code_problem("2023-430472-47-03-012345'; DROP TABLE x;--") or "")
 
 
 def test_unit_number_and_parcel_code():

@@ -1,4 +1,5 @@
 from datetime import date
+from typing import Any
 
 import pytest
 
@@ -27,7 +28,7 @@ CODE = "2023-430472-47-03-012345"
 
 
 def profile(**kw):
-    base = dict(
+    base: dict[str, Any] = dict(
         project_code=CODE,
         name="测试项目",
         enterprise=EnterpriseProfile("91350200776049653A", "测试企业"),

@@ -101,7 +101,7 @@ async def test_a_new_request_id_when_none_or_unsafe(
     response = await hub.client.post(
         "/graphql",
         json={"query": MATTER, "variables": {"code": complete_project(world)}},
-        headers={"Authorization": f"Bearer {hub.token()}", **headers},
+        headers={"Authorization": f"Bearer {hub.token()}", **headers},  # type: ignore[arg-type]
     )
     request_id = response.headers["X-Request-Id"]
     assert len(request_id) == 32 and int(request_id, 16) >= 0

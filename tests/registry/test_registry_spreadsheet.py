@@ -154,7 +154,7 @@ async def test_an_exported_ledger_imports_unchanged(
 
 
 @pytest.fixture
-async def registry_pair(tmp_path: Path) -> Registry:
+async def registry_pair(tmp_path: Path) -> Registry:  # type: ignore[misc]
     """A second, empty SQLite registry to import into."""
     opened = await Registry.open(f"sqlite:///{tmp_path / 'second.db'}")
     yield opened  # type: ignore[misc]

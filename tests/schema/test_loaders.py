@@ -109,7 +109,7 @@ async def test_a_failing_department_fails_only_its_own_part(profiles: list[Proje
     matters = await load_matters(info_for(connectors, FakeDirectory()), profiles[:3])
     for matter in matters:
         with pytest.raises(DepartmentTimeout):
-            matter.fire_path()
+            matter.fire_path()  # type: ignore[call-arg]
         assert matter.utilities() == []
         sources = {n: _source(n, part) for n, part in matter._parts.items()}
         assert sources["fire"].status is SourceStatus.UNAVAILABLE
@@ -146,8 +146,8 @@ async def test_the_index_keeps_a_failed_departments_last_views(profiles: list[Pr
 
     fire, planning = Switchable("fire"), Switchable("planning")
     index = MatterIndex(
-        ListingDirectory(profiles),
-        {"planning": planning, "fire": fire},
+        ListingDirectory(profiles),  # type: ignore[arg-type]
+        {"planning": planning, "fire": fire},  # type: ignore[dict-item]
         chunk=20,
         as_of=lambda: date(2024, 6, 28),
     )

@@ -117,7 +117,7 @@ def cost(query: str, variables: dict | None = None, **sizes: int) -> int:  # typ
     from gateway.config import Settings
 
     schema = toy_schema(Settings())._schema
-    estimate = CostEstimate(default_page_size=20, default_list_size=10, list_sizes=sizes.get("sizes", {}))
+    estimate = CostEstimate(default_page_size=20, default_list_size=10, list_sizes=sizes.get("sizes", {}))  # type: ignore[arg-type]
     return estimate.of(schema, parse(query), None, variables)
 
 

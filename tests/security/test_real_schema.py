@@ -150,7 +150,7 @@ async def test_people_working_the_case_see_the_agents_phone(real_hub: Hub, world
     code, project = next((c, p) for c, p in world.projects.items() if p.agent is not None)
     claims = {"credit_code": project.enterprise_code} if role is Role.ENTERPRISE else {}
     body = await ask(real_hub, MATTER, {"c": code}, role=role, **claims)
-    assert body["data"]["matter"]["agent"]["phone"] == project.agent.phone
+    assert body["data"]["matter"]["agent"]["phone"] == project.agent.phone  # type: ignore[union-attr]
 
 
 def _depth_bomb(levels: int) -> str:
