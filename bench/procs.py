@@ -7,6 +7,7 @@ process id. The hub is started the way a user starts it: ``onematter serve
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -189,6 +190,7 @@ def hub_config(
     cache_ttl_s: float = 30.0,
     deadline_s: float = 2.0,
     workers: int = 1,
+    response_cache_ttl_s: float | None = None,
 ) -> Path:
     """A TOML configuration for the hub over ``departments`` (the ones in ``only``)."""
     lines = [
@@ -205,6 +207,8 @@ def hub_config(
         "[limits.rate_limit]",
         "enabled = false",
     ]
+    if response_cache_ttl_s is not None:  # the whole-result cache ([ops], default 2 s)
+        lines += ["[ops]", f"response_cache_ttl_s = {response_cache_ttl_s}"]
     for name, url in departments.urls.items():
         lines.append(f"[connectors.{name}]")
         if only is not None and name not in only:
@@ -274,6 +278,13 @@ class Hub:
         kids = [p for p in children(self.process.pid) if _is_python(p)]
         return kids or [self.process.pid]
 
+    def access_log_entries(self) -> int:
+        """Entries in this hub's access log (its SQLite registry, read beside the running hub)."""
+        import sqlite3
+
+        with contextlib.closing(sqlite3.connect(self.folder / "registry.db", timeout=30)) as db:
+            return int(db.execute("SELECT count(*) FROM access_log").fetchone()[0])
+
     def stop(self) -> None:
         stop(self.process)
         self.log.close()
@@ -291,18 +302,27 @@ def _is_python(pid: int) -> bool:
 # -- the peer --------------------------------------------------------------------------
 
 
+PEER_CONFIG = PEER_DIR / "gateway.config.ts"
+
+
 @dataclass
 class Peer:
     process: subprocess.Popen[str]
     url: str
     log: Any
+    config: dict[str, Any] = field(default_factory=dict)
 
     @staticmethod
     def installed() -> bool:
         return (PEER_DIR / "node_modules" / ".bin" / "hive-gateway").exists()
 
     @classmethod
-    def start(cls, departments: Departments, folder: Path, *, forks: int = 1) -> Peer:
+    def start(
+        cls, departments: Departments, folder: Path, *, forks: int = 1, response_cache_ttl_s: float = 0.0
+    ) -> Peer:
+        """Compose the supergraph and start Hive Gateway; ``response_cache_ttl_s`` > 0 turns
+        its response cache on (bench/peer/gateway.config.ts)."""
+        ttl_ms = round(response_cache_ttl_s * 1000)
         env = {
             **os.environ,
             "PLANNING_URL": departments.urls["planning"],
@@ -310,6 +330,7 @@ class Peer:
             "UTILITIES_URL": departments.urls["utilities"],
             "UTILITIES_API_KEY": DEMO_CREDENTIALS["ONEMATTER_UTILITIES_API_KEY"],
             "NODE_ENV": "production",
+            "PEER_RESPONSE_CACHE_TTL_MS": str(ttl_ms),
         }
         supergraph = folder / "supergraph.graphql"
         bin_dir = PEER_DIR / "node_modules" / ".bin"
@@ -336,6 +357,8 @@ class Peer:
                 str(port),
                 "--fork",
                 str(forks),
+                "--config-path",
+                str(PEER_CONFIG),
             ],
             cwd=PEER_DIR,
             env=env,
@@ -343,7 +366,16 @@ class Peer:
             stderr=subprocess.STDOUT,
             text=True,
         )
-        peer = cls(process=process, url=f"http://127.0.0.1:{port}", log=log)
+        config = {
+            "gateway": f"@graphql-hive/gateway {_npm_version('@graphql-hive/gateway')}",
+            "composition": f"@graphql-mesh/compose-cli {_npm_version('@graphql-mesh/compose-cli')}, "
+            f"@omnigraph/openapi {_npm_version('@omnigraph/openapi')}",
+            "departments": list(JSON_DEPARTMENTS),
+            "forks": forks,
+            "response_caching": {"session": "global (null)", "ttl_ms": ttl_ms} if ttl_ms > 0 else None,
+            "config_file": PEER_CONFIG.read_text(encoding="utf-8"),
+        }
+        peer = cls(process=process, url=f"http://127.0.0.1:{port}", log=log, config=config)
         deadline = time.monotonic() + STARTUP_S
         while time.monotonic() < deadline:
             if process.poll() is not None:
@@ -362,6 +394,15 @@ class Peer:
     def stop(self) -> None:
         stop(self.process, sig=signal.SIGTERM)
         self.log.close()
+
+
+def _npm_version(package: str) -> str | None:
+    try:
+        manifest = json.loads((PEER_DIR / "node_modules" / package / "package.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    version = manifest.get("version")
+    return str(version) if version else None
 
 
 # -- the load generator ------------------------------------------------------------------
