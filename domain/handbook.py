@@ -1,15 +1,18 @@
 """The zone's advance-notice handbook: the 14 construction-domain approvals.
 
 Kept as data in the hub (the portal's approvalGuide and every ``nextSteps``
-answer come from here). Time limits are in working days; promised limits are
-under half the statutory ones, as the zone's reform requires. Phone numbers
-are the service centre's windows (Hengyang area code 0734).
+answer come from here). An entry's time limits are not written here: they are
+those of the approval kinds it covers, from the one table in ``domain.limits``
+(working days; promised limits under half the statutory ones, as the zone's
+reform requires). Phone numbers are the service centre's windows (Hengyang
+area code 0734).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from domain.limits import TimeLimit, limit_of
 from domain.records import Stage
 
 
@@ -24,9 +27,32 @@ class GuideEntry:
     materials: tuple[str, ...]
     process: tuple[str, ...]
     contact: str
-    statutory_days: int
-    promised_days: int
     item_kinds: tuple[str, ...]  # ITEM_KINDS this entry covers; empty if no connected system
+    # The approval kind whose limits the entry publishes when no connected system holds it.
+    unconnected_kind: str | None = None
+
+    @property
+    def limits(self) -> tuple[tuple[str, TimeLimit], ...]:
+        """(approval kind, limits) for every kind the entry covers, from ``domain.limits``."""
+        kinds = self.item_kinds or ((self.unconnected_kind,) if self.unconnected_kind else ())
+        return tuple((kind, limit_of(kind)) for kind in kinds)
+
+    @property
+    def limit(self) -> TimeLimit:
+        """The entry's headline limits: those of its first (main) kind.
+
+        An entry covering a review and its lighter filing path (消防设计审查 /
+        备案) publishes both in ``limits``; the headline is the review's.
+        """
+        return self.limits[0][1]
+
+    @property
+    def statutory_days(self) -> int:
+        return self.limit.statutory
+
+    @property
+    def promised_days(self) -> int:
+        return self.limit.promised
 
 
 _WINDOW = ("窗口受理", "后台分类审批", "窗口统一出件")
@@ -47,9 +73,8 @@ HANDBOOK: tuple[GuideEntry, ...] = (
         ),
         process=("在线平台填报", "赋码备案", "信息公开"),
         contact="0734-8812001",
-        statutory_days=3,
-        promised_days=1,
         item_kinds=(),
+        unconnected_kind="development_reform.project_filing",
     ),
     GuideEntry(
         code="G02",
@@ -61,9 +86,8 @@ HANDBOOK: tuple[GuideEntry, ...] = (
         materials=("建设项目用地预审与选址申请表", "项目备案证明", "标注拟选址范围的地形图"),
         process=_WINDOW,
         contact="0734-8812101",
-        statutory_days=20,
-        promised_days=7,
         item_kinds=(),
+        unconnected_kind="planning.site_selection",
     ),
     GuideEntry(
         code="G03",
@@ -75,8 +99,6 @@ HANDBOOK: tuple[GuideEntry, ...] = (
         materials=("建设用地规划许可申请表", "国有建设用地使用权出让合同", "规划条件批文", "宗地界址图"),
         process=_WINDOW,
         contact="0734-8812102",
-        statutory_days=20,
-        promised_days=5,
         item_kinds=("planning.conditions", "planning.land_use_permit"),
     ),
     GuideEntry(
@@ -89,8 +111,6 @@ HANDBOOK: tuple[GuideEntry, ...] = (
         materials=("设计方案审查申请表", "建设工程设计方案文本及电子文件", "建设用地规划许可证"),
         process=("窗口受理", "方案公示", "后台分类审批", "窗口统一出件"),
         contact="0734-8812103",
-        statutory_days=20,
-        promised_days=7,
         item_kinds=("planning.design_scheme_review",),
     ),
     GuideEntry(
@@ -103,8 +123,6 @@ HANDBOOK: tuple[GuideEntry, ...] = (
         materials=("修建性详细规划文本及图纸", "总平面图（含竖向设计）", "规划条件批文"),
         process=_WINDOW,
         contact="0734-8812104",
-        statutory_days=20,
-        promised_days=7,
         item_kinds=("planning.detailed_plan", "planning.layout_plan"),
     ),
     GuideEntry(
@@ -117,8 +135,6 @@ HANDBOOK: tuple[GuideEntry, ...] = (
         materials=("建设工程规划许可申请表", "建设工程设计方案审查意见", "施工图设计文件（规划部分）"),
         process=_WINDOW,
         contact="0734-8812105",
-        statutory_days=20,
-        promised_days=5,
         item_kinds=("planning.construction_permit",),
     ),
     GuideEntry(
@@ -131,8 +147,6 @@ HANDBOOK: tuple[GuideEntry, ...] = (
         materials=("消防设计审查申请表", "消防设计文件", "依法需要批准的临时性建筑证明文件"),
         process=("窗口受理", "技术审查（需专家评审的另计20个工作日）", "窗口统一出件"),
         contact="0734-8812201",
-        statutory_days=15,
-        promised_days=7,
         item_kinds=("fire.design_review", "fire.design_filing"),
     ),
     GuideEntry(
@@ -153,8 +167,6 @@ HANDBOOK: tuple[GuideEntry, ...] = (
         ),
         process=_WINDOW,
         contact="0734-8812301",
-        statutory_days=20,
-        promised_days=5,
         item_kinds=("civil_air_defence.design_review",),
     ),
     GuideEntry(
@@ -178,9 +190,8 @@ HANDBOOK: tuple[GuideEntry, ...] = (
         ),
         process=_WINDOW,
         contact="0734-8812401",
-        statutory_days=7,
-        promised_days=3,
         item_kinds=(),
+        unconnected_kind="construction_permit.permit",
     ),
     GuideEntry(
         code="G10",
@@ -192,8 +203,6 @@ HANDBOOK: tuple[GuideEntry, ...] = (
         materials=("联合报装申请表（一表申请）", "用电、用水、用气、通信需求表", "项目红线图"),
         process=("一表申请", "联合踏勘", "并联施工", "通水通电通气通讯"),
         contact="0734-8812501",
-        statutory_days=20,
-        promised_days=8,
         item_kinds=("utilities.joint_connection",),
     ),
     GuideEntry(
@@ -206,8 +215,6 @@ HANDBOOK: tuple[GuideEntry, ...] = (
         materials=("规划条件核实申请表", "竣工测绘报告", "建设工程规划许可证"),
         process=("联合验收窗口受理", "现场核实", "窗口统一出件"),
         contact="0734-8812106",
-        statutory_days=15,
-        promised_days=5,
         item_kinds=("planning.verification",),
     ),
     GuideEntry(
@@ -220,8 +227,6 @@ HANDBOOK: tuple[GuideEntry, ...] = (
         materials=("消防验收申请表", "工程竣工验收报告", "涉及消防的建设工程竣工图纸"),
         process=("联合验收窗口受理", "现场评定", "窗口统一出件"),
         contact="0734-8812202",
-        statutory_days=15,
-        promised_days=7,
         item_kinds=("fire.acceptance", "fire.acceptance_filing"),
     ),
     GuideEntry(
@@ -234,8 +239,6 @@ HANDBOOK: tuple[GuideEntry, ...] = (
         materials=("人防工程竣工验收备案表", "人防工程竣工图"),
         process=("联合验收窗口受理", "窗口统一出件"),
         contact="0734-8812302",
-        statutory_days=15,
-        promised_days=5,
         item_kinds=("civil_air_defence.acceptance",),
     ),
     GuideEntry(
@@ -248,11 +251,13 @@ HANDBOOK: tuple[GuideEntry, ...] = (
         materials=("不动产登记申请书", "建设工程符合规划的材料", "房屋已竣工的材料", "房地产调查或测绘报告"),
         process=("帮代办受理", "审核", "登簿", "缮证", "发证"),
         contact="0734-8812601",
-        statutory_days=30,
-        promised_days=5,
         item_kinds=("real_estate.registration",),
     ),
 )
+
+for _entry in HANDBOOK:  # every entry publishes limits: a kind missing from the table fails here
+    if not _entry.limits:
+        raise ValueError(f"handbook entry {_entry.code} covers no approval kind")
 
 BY_KIND: dict[str, GuideEntry] = {kind: e for e in HANDBOOK for kind in e.item_kinds}
 BY_CODE: dict[str, GuideEntry] = {e.code: e for e in HANDBOOK}

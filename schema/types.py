@@ -23,6 +23,7 @@ from strawberry.types import Info
 from domain import records, rules
 from domain.errors import ConnectorError
 from domain.handbook import BY_CODE, HANDBOOK, GuideEntry
+from domain.limits import LimitUnit
 from domain.records import (
     DepartmentView,
     FirePathKind,
@@ -203,6 +204,19 @@ class PhasedPermit:
         )
 
 
+strawberry.enum(LimitUnit, description="Working days (the default for licensing items) or calendar days.")
+
+
+@strawberry.type(
+    description="The published time limits of one approval kind (the hub's one table of limits)."
+)
+class GuideLimit:
+    kind: str
+    statutory_days: int
+    promised_days: int
+    unit: LimitUnit
+
+
 @strawberry.type(description="An entry of the zone's advance-notice handbook (14 construction approvals).")
 class ApprovalGuideEntry:
     code: str
@@ -214,8 +228,11 @@ class ApprovalGuideEntry:
     materials: list[str]
     process: list[str]
     contact: str = strawberry.field(description="The service centre window's phone number.")
-    statutory_days: int
-    promised_days: int
+    statutory_days: int = strawberry.field(description="The main kind's statutory limit (see limits).")
+    promised_days: int = strawberry.field(description="The main kind's promised limit (see limits).")
+    limits: list[GuideLimit] = strawberry.field(
+        description="Every kind the entry covers with its limits, e.g. a review and its lighter filing path."
+    )
     item_kinds: list[str]
 
     @classmethod
@@ -226,6 +243,10 @@ class ApprovalGuideEntry:
             conditions=list(e.conditions),
             materials=list(e.materials),
             process=list(e.process),
+            limits=[
+                GuideLimit(kind=k, statutory_days=lim.statutory, promised_days=lim.promised, unit=lim.unit)
+                for k, lim in e.limits
+            ],
             item_kinds=list(e.item_kinds),
         )
 
