@@ -12,8 +12,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
+# `make run PORT=8001` when port 8000 is taken (HOST=0.0.0.0 to listen beyond loopback).
 run: $(STAMP)
-	$(BIN)/onematter serve
+	$(BIN)/onematter serve $(if $(PORT),--port $(PORT)) $(if $(HOST),--host $(HOST))
 
 # Node tools for tests/gateway (federation composition, GraphQL-over-HTTP audits);
 # without npm those tests skip with a message.

@@ -164,7 +164,8 @@ class RealEstateConnector:
             return token
 
     async def _request_token(self) -> _Token:
-        client_id, secret = self.settings.secret("client_id"), self.settings.secret("client_secret")
+        client_id = self.settings.secret("client_id", default_env="ONEMATTER_REAL_ESTATE_CLIENT_ID")
+        secret = self.settings.secret("client_secret", default_env="ONEMATTER_REAL_ESTATE_CLIENT_SECRET")
         if not client_id or not secret:
             raise DepartmentRejected(f"{NAME}: no client credentials are configured", department=NAME)
         self.token_requests += 1

@@ -53,7 +53,11 @@ class ConnectorSettings(BaseModel):
     )
     options: dict[str, Any] = Field(default_factory=dict, description="connector-specific")
 
-    def secret(self, name: str) -> str | None:
-        """The credential ``name``, read from the environment variable the file names."""
-        var = self.credentials.get(name)
+    def secret(self, name: str, *, default_env: str | None = None) -> str | None:
+        """The credential ``name``, read from the environment variable the file names.
+
+        ``default_env`` is the variable read when the file names none for ``name``
+        (the connector's documented default, e.g. ``ONEMATTER_UTILITIES_API_KEY``).
+        """
+        var = self.credentials.get(name, default_env)
         return os.environ.get(var) if var else None

@@ -74,7 +74,7 @@ class UtilitiesConnector:
         self.settings = settings
         self.client = client
         self.pipeline = CallPipeline(NAME, settings, cache)
-        key = settings.secret("api_key")
+        key = settings.secret("api_key", default_env="ONEMATTER_UTILITIES_API_KEY")
         # Per request, not on the shared client: the key goes to this department only.
         self._headers = {API_KEY_HEADER: key} if key else {}
 

@@ -32,7 +32,7 @@ from starlette.requests import HTTPConnection
 from domain.errors import ConfigError
 from domain.identifiers import credit_code_problem, project_code_problem
 from domain.principal import ANONYMOUS, Principal, Role
-from gateway.config import Settings
+from gateway.config import Settings, describe
 
 # DEMO ONLY. Signs tokens for the embedded demo and the tests when no secret is
 # configured. It is public (it is in this file), so production mode refuses it.
@@ -82,7 +82,7 @@ def auth_settings(settings: Settings) -> AuthSettings:
     try:
         return AuthSettings.model_validate(settings.auth)
     except ValidationError as exc:
-        raise ConfigError(f"invalid [auth] section: {exc}") from exc
+        raise ConfigError(describe(exc, ("auth",))) from None
 
 
 class Authenticator:

@@ -27,6 +27,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="onematter", description="OneMatter Hub")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     groups: dict[tuple[str, ...], argparse._SubParsersAction[argparse.ArgumentParser]] = {}
     root = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     groups[()] = root
@@ -42,6 +43,15 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(_module=module)
         _load(module).add_arguments(sub)
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("onematter-hub")
+    except PackageNotFoundError:  # run from a source tree that is not installed
+        return "(not installed)"
 
 
 def _load(module: str):  # type: ignore[no-untyped-def]

@@ -11,6 +11,7 @@ hold them.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from datetime import date
 from pathlib import Path
@@ -118,4 +119,35 @@ def load_settings(path: str | Path | None = None, environ: dict[str, str] | None
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"invalid configuration: {exc}") from exc
+        raise ConfigError(describe(exc)) from None
+
+
+def describe(exc: ValidationError, section: tuple[str, ...] = ()) -> str:
+    """One line naming the key at fault and what is wrong with it, for every mistake found.
+
+    ``section`` is where the validated mapping sits in the file (``("limits",)``
+    for ``[limits]``), so the line names the table the way the file spells it.
+    """
+    problems = []
+    for error in exc.errors():
+        path = (*section, *(str(p) for p in error["loc"]))
+        table, key = path[:-1], path[-1] if path else "?"
+        where = f"[{'.'.join(table)}] {key}" if table else f"[{key}]"
+        if error["type"] == "extra_forbidden":
+            what = "unknown section" if not table else "unknown key"
+            problems.append(f"{where}: {what}")
+            continue
+        message = error["msg"][:1].lower() + error["msg"][1:]
+        if not _SECRET_LIKE.search(key):
+            message += f" (got {_shown(error.get('input'))})"
+        problems.append(f"{where}: {message}")
+    return "invalid configuration: " + "; ".join(problems)
+
+
+# Values under these keys may carry a password (a database URL): never echoed.
+_SECRET_LIKE = re.compile(r"url|secret|password|token|credential", re.IGNORECASE)
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

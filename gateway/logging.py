@@ -28,7 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from connectors.http import request_id_var
 from domain.errors import ConfigError
-from gateway.config import Settings
+from gateway.config import Settings, describe
 from gateway.context import REQUEST_ID_HEADER, safe_id
 
 access_log = logging.getLogger("onematter.access")
@@ -62,7 +62,7 @@ def ops_settings(settings: Settings) -> OpsSettings:
     try:
         return OpsSettings.model_validate(getattr(settings, "ops", None) or {})
     except ValidationError as exc:
-        raise ConfigError(f"invalid [ops] section: {exc}") from exc
+        raise ConfigError(describe(exc, ("ops",))) from None
 
 
 class RequestIdFilter(logging.Filter):

@@ -39,7 +39,7 @@ from strawberry.extensions import (
 from domain.errors import ConfigError
 from domain.principal import Principal
 from gateway.auth import AuthenticationError, authenticate, authenticator_for
-from gateway.config import Settings
+from gateway.config import Settings, describe
 from schema.limits import (
     CostEstimate,
     DocumentGuard,
@@ -111,7 +111,7 @@ def limits_settings(settings: Settings) -> LimitsSettings:
     try:
         return LimitsSettings.model_validate(settings.limits)
     except ValidationError as exc:
-        raise ConfigError(f"invalid [limits] section: {exc}") from exc
+        raise ConfigError(describe(exc, ("limits",))) from None
 
 
 def _production(settings: Settings) -> bool:

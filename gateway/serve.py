@@ -53,9 +53,28 @@ def run(args: argparse.Namespace) -> int:
         return 2
     host = args.host or settings.hub.host
     port = settings.hub.port if args.port is None else args.port
-    workers = args.workers or settings.hub.workers
-    if not 0 <= port <= 65535 or not 1 <= workers <= 64:
-        print("error: --port must be 0-65535 and --workers 1-64", file=sys.stderr)
+    workers = settings.hub.workers if args.workers is None else args.workers
+    if not 0 <= port <= 65535:
+        print(f"error: --port must be 0-65535 (got {port})", file=sys.stderr)
+        return 2
+    if not 1 <= workers <= 64:
+        print(f"error: --workers must be 1-64 (got {workers})", file=sys.stderr)
+        return 2
+    try:
+        # Every section the app reads, validated here, once: a mistake is one line and
+        # exit 2 before any worker starts (a worker failing on it would be restarted forever).
+        check_sections(settings)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    taken = _port_taken(host, port)
+    if taken is not None:
+        print(
+            f"error: cannot listen on {host}:{port}: {taken}; pick another port with --port N "
+            "(make run PORT=N) or [hub] port",
+            file=sys.stderr,
+        )
         return 2
 
     departments = embedded.apply(settings)
@@ -97,6 +116,48 @@ def run(args: argparse.Namespace) -> int:
         if departments is not None:
             departments.stop()
     return 0
+
+
+def _port_taken(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be bound (in use, not an address here), or None.
+
+    Checked before anything starts, so a busy port is one line, not the bind error
+    buried under the embedded departments' start-up. A race with another process
+    binding in between still fails in uvicorn, only less readably.
+    """
+    import errno
+    import socket
+
+    if port == 0:
+        return None
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        return f"the host is not known ({exc.strerror})"
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        # As uvicorn binds: SO_REUSEADDR, so a port in TIME_WAIT is not "taken".
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return "the port is already in use"
+            return exc.strerror or str(exc)
+    return None
+
+
+def check_sections(settings: Settings) -> None:
+    """Validate the sections the app validates lazily ([auth], [limits], [ops], trusted documents).
+
+    Raises :class:`ConfigError` with one line naming the key at fault.
+    """
+    from gateway import security
+    from gateway.logging import ops_settings
+
+    ops_settings(settings)
+    security.middleware(settings)  # [limits], [limits.cors], [auth] (keys, secrets)
+    security.extensions(settings)  # introspection and masking per mode, the trusted-documents manifest
 
 
 async def _preflight(settings: Settings, *, seed_ledger: bool = False) -> str | None:

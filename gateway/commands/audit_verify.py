@@ -42,6 +42,12 @@ async def _run(args: argparse.Namespace) -> int:
         anchor = (int(raw_id), raw_hash)
     try:
         url = args.database_url or load_settings(args.config).registry.database_url
+        missing = _missing_sqlite_file(url)
+        if missing is not None:
+            # Opening it would create an empty database, and "intact: 0 entries" would
+            # hide that the registry is somewhere else.
+            print(f"error: no registry database at {missing}", file=sys.stderr)
+            return 2
         registry = await Registry.open(url, migrate=False)
     except (ConfigError, InvalidInput) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -64,3 +70,24 @@ async def _run(args: argparse.Namespace) -> int:
         return 1
     print(f"access log intact: {count} entries" + (f"; head {head_id}:{head_hash}" if head_id else ""))
     return 0
+
+
+def _missing_sqlite_file(url: str) -> str | None:
+    """The path of a file-backed SQLite URL whose file does not exist, else None."""
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None  # Registry.open reports it
+    database = parsed.database or ""
+    if (
+        not parsed.get_backend_name() == "sqlite"
+        or database in ("", ":memory:")
+        or database.startswith("file:")
+    ):
+        return None
+    return None if Path(database).exists() else database

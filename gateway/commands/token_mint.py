@@ -32,10 +32,27 @@ def run(args: argparse.Namespace) -> int:
     from gateway.config import load_settings
 
     role = Role(args.role)
+    if args.ttl is not None and args.ttl <= 0:
+        print("error: --ttl must be a positive number of seconds", file=sys.stderr)
+        return 2
+    if args.private_key and not args.config:
+        # Without a configuration the hub's [auth] is the HS256 default, which would
+        # ignore the key and sign with the secret instead: say so rather than do it.
+        print(
+            "error: --private-key signs RS256 tokens; pass --config with [auth] algorithm = 'RS256' "
+            "and its jwks_file",
+            file=sys.stderr,
+        )
+        return 2
     projects = [p.strip() for p in args.projects.split(",") if p.strip()] if args.projects else None
     try:
         settings = load_settings(args.config)
         authenticator = authenticator_for(settings)
+        if args.private_key and authenticator.config.algorithm != "RS256":
+            raise ConfigError(
+                f"--private-key needs [auth] algorithm = 'RS256' (the configuration says "
+                f"{authenticator.config.algorithm})"
+            )
         if authenticator.uses_demo_secret:
             print(
                 "warning: signed with the public DEMO secret; fine for the embedded demo only",

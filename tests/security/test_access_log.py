@@ -228,6 +228,15 @@ def test_audit_verify_reports_an_unreadable_database(
     assert "Traceback" not in capsys.readouterr().err
 
 
+def test_audit_verify_on_a_missing_sqlite_file_creates_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nope.db"
+    assert _cli("--database-url", f"sqlite+aiosqlite:///{missing}") == 2
+    assert capsys.readouterr().err.strip() == f"error: no registry database at {missing}"
+    assert not missing.exists()
+
+
 # -- GraphQL for auditors -----------------------------------------------------------------------------
 
 

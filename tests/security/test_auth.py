@@ -255,6 +255,26 @@ def test_token_mint_refuses_what_the_hub_would(
     assert "credit_code" in capsys.readouterr().err
 
 
+def test_token_mint_refuses_a_bad_ttl_and_a_key_it_would_ignore(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.delenv("ONEMATTER_AUTH_SECRET", raising=False)
+    assert _mint("--role", "ADMIN", "--ttl", "-5") == 2
+    assert _mint("--role", "ADMIN", "--ttl", "0") == 2
+    assert "--ttl must be a positive" in capsys.readouterr().err
+    key = tmp_path / "key.pem"
+    key.write_text("not read")
+    # Without --config the [auth] is HS256: the key would be ignored and the demo secret used.
+    assert _mint("--role", "ADMIN", "--private-key", str(key)) == 2
+    err = capsys.readouterr().err
+    assert "--private-key signs RS256 tokens" in err and "DEMO" not in err
+    config = tmp_path / "hub.toml"
+    config.write_text("[hub]\nmode = 'demo'\n")
+    assert _mint("--role", "ADMIN", "--private-key", str(key), "--config", str(config)) == 2
+    assert "algorithm = 'RS256'" in capsys.readouterr().err
+    assert capsys.readouterr().out == ""
+
+
 def test_token_mint_warns_about_the_demo_secret(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
