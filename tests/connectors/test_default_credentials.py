@@ -7,6 +7,8 @@ real-estate connectors read ``ONEMATTER_UTILITIES_API_KEY`` and
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 from aiocache import SimpleMemoryCache
@@ -23,7 +25,7 @@ VARIABLES = {
     "ONEMATTER_REAL_ESTATE_CLIENT_ID": "onematter-hub",
     "ONEMATTER_REAL_ESTATE_CLIENT_SECRET": "demo-secret",
 }
-CONNECTORS = {"utilities": UtilitiesConnector, "real_estate": RealEstateConnector}
+CONNECTORS: dict[str, Any] = {"utilities": UtilitiesConnector, "real_estate": RealEstateConnector}
 
 
 @pytest.mark.parametrize("with_variables", [True, False], ids=["variables-set", "variables-unset"])
