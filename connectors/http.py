@@ -12,6 +12,9 @@ by ``python -m bench.transport`` at 32 concurrent loopback GETs, httpx's own
 transport spent about 3.9 ms of client CPU per request and the aiohttp-backed
 one about 0.5 ms, and a matter makes five department calls
 (docs/performance.md). Connectors still see only httpx.
+
+Under it, :class:`connectors.tracing.TracingTransport` adds a client span and the
+W3C ``traceparent`` to each request while a traced hub request runs.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import TYPE_CHECKING
 import httpx
 from httpx_aiohttp import AiohttpTransport as _AiohttpTransport
 
+from connectors.tracing import TracingTransport, attempt
 from domain.records import HealthReport
 
 if TYPE_CHECKING:
@@ -120,6 +124,8 @@ def build_client(
     deadline = settings.deadline_s
     if transport is None:
         transport = AiohttpTransport(limits=LIMITS)
+    # A client span and ``traceparent`` per request while a traced hub request runs.
+    transport = TracingTransport(transport)
     return httpx.AsyncClient(
         base_url=settings.base_url or "",
         timeout=httpx.Timeout(deadline, connect=min(deadline, 5.0)),
@@ -141,7 +147,8 @@ async def health_check(
     """
     started = time.perf_counter()
     try:
-        response = await client.get(path, timeout=deadline_s)
+        with attempt(department):
+            response = await client.get(path, timeout=deadline_s)
     except httpx.HTTPError as exc:
         return HealthReport(department, "DOWN", None, f"no answer ({type(exc).__name__})")
     latency = (time.perf_counter() - started) * 1000.0

@@ -42,6 +42,7 @@ import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from connectors.breaker import BreakerState, CircuitBreaker
+from connectors.tracing import Attempt, attempt_var
 from domain.errors import (
     ConnectorError,
     DepartmentMalformed,
@@ -615,12 +616,16 @@ class CallPipeline:
 
         async def attempt() -> T:
             tries[0] += 1
+            # Tells a traced HTTP request which department call and which try it is.
+            marked = attempt_var.set(Attempt(self.department, tries[0]))
             try:
                 return await fetch()
             except ConnectorError:
                 raise
             except Exception as exc:
                 raise translate(exc, department=self.department) from exc
+            finally:
+                attempt_var.reset(marked)
 
         # The first attempt runs bare: most calls succeed, and tenacity's machinery
         # costs more CPU than a loopback round trip. Retries go through tenacity.

@@ -32,6 +32,7 @@ from gateway.auth import authenticator_for
 from gateway.config import Settings, load_settings
 from gateway.logging import RequestIdMiddleware, ops_settings
 from gateway.services import Services
+from gateway.tracing import tracing_for
 from gateway.tuning import document_caches, settle_gc
 from gateway.view import GraphQLView
 
@@ -45,6 +46,7 @@ def create_app(
     services: Services | None = None,
     schema: Any = None,
     graphiql: bool = True,
+    tracer_provider: Any = None,
 ) -> Starlette:
     """The hub's ASGI app.
 
@@ -53,11 +55,12 @@ def create_app(
         services: prebuilt services (tests); the app then neither builds nor closes them.
         schema: a Strawberry schema to serve instead of ``schema.build_schema()`` (tests).
         graphiql: serve GraphiQL to browsers at /graphql.
+        tracer_provider: an OpenTelemetry tracer provider instead of the global one (tests).
     """
     ops = ops_settings(settings)
+    tracing = tracing_for(ops, tracer_provider)
     if schema is None:
         from gateway.response_cache import response_cache
-        from gateway.tracing import tracing_extensions
         from schema import build_schema
 
         ops_extensions = [metrics.OperationLabel] if ops.metrics else []
@@ -67,7 +70,7 @@ def create_app(
                 *document_caches(),  # after security: its fragment-bomb check runs first
                 *response_cache(settings, ops.response_cache_ttl_s),  # inside the access log's hooks
                 *ops_extensions,
-                *tracing_extensions(ops),
+                *(tracing.extensions() if tracing else []),
             ]
         )
 
@@ -76,10 +79,14 @@ def create_app(
         if services is not None:
             app.state.services = services
             metrics.instrument(services)
+            if tracing:
+                tracing.instrument(services)
             yield
             return
         app.state.services = await Services.open(settings)
         metrics.instrument(app.state.services)
+        if tracing:
+            tracing.instrument(app.state.services)
         settle_gc()  # a serving process: what it built stays (gateway/tuning.py)
         try:
             yield
@@ -92,6 +99,8 @@ def create_app(
     middleware: Sequence[Middleware] = [
         # Outermost: the request id is fixed (and logged) before anything else runs.
         Middleware(RequestIdMiddleware, access=ops.access_log),
+        # Next: the server span continues the caller's trace and sees the request id.
+        *(tracing.middleware() if tracing else []),
         *([Middleware(metrics.MetricsMiddleware)] if ops.metrics else []),
         *security.middleware(settings),
     ]
