@@ -103,6 +103,10 @@ async def matter(traced: Traced, code: str, **headers: str) -> httpx.Response:
     return response
 
 
+def attrs(span: ReadableSpan) -> dict[str, Any]:
+    return dict(span.attributes or {})
+
+
 def hexid(value: int, width: int) -> str:
     return format(value, f"0{width}x")
 
@@ -120,9 +124,9 @@ async def test_the_callers_trace_reaches_every_department_and_the_exported_spans
     (server,) = [s for s in traced.spans(SpanKind.SERVER) if s.name == "POST /graphql"]
     assert hexid(server.context.trace_id, 32) == TRACE_ID
     assert server.parent is not None and hexid(server.parent.span_id, 16) == PARENT_ID
-    assert server.attributes["http.response.status_code"] == 200
-    assert server.attributes["onematter.request_id"] == "portal-7"
-    assert server.attributes["onematter.case_number"] == "BJ-9"
+    assert attrs(server)["http.response.status_code"] == 200
+    assert attrs(server)["onematter.request_id"] == "portal-7"
+    assert attrs(server)["onematter.case_number"] == "BJ-9"
 
     # Every department (SOAP civil air defence included) received the same trace id,
     # each request with a parent that is one of the hub's client spans.
@@ -136,7 +140,7 @@ async def test_the_callers_trace_reaches_every_department_and_the_exported_spans
             version, trace_id, parent_id, flags = request["headers"]["traceparent"].split("-")
             assert (version, trace_id, flags) == ("00", TRACE_ID, "01")
             span = by_id[parent_id]
-            assert span.attributes["onematter.department"] == department
+            assert attrs(span)["onematter.department"] == department
             assert request["headers"]["x-request-id"] == "portal-7"
             sent += 1
     # One client span per department request, no more.
@@ -154,7 +158,7 @@ async def test_the_callers_trace_reaches_every_department_and_the_exported_spans
         assert hexid(span.context.trace_id, 32) == TRACE_ID
         # Under the resolver that asked (Strawberry's span), under the hub's server span.
         assert ancestors(span)[-1] == "POST /graphql"
-        attributes = span.attributes
+        attributes = attrs(span)
         assert attributes["http.request.method"] in ("GET", "POST")
         assert attributes["http.response.status_code"] == 200
         assert attributes["server.address"] == "127.0.0.1"
@@ -164,11 +168,11 @@ async def test_the_callers_trace_reaches_every_department_and_the_exported_spans
         assert attributes["onematter.case_number"] == "BJ-9"
 
     # One pipeline span per department lookup, caching off: each went upstream once.
-    calls = [s for s in traced.spans(SpanKind.INTERNAL) if "onematter.cache.outcome" in s.attributes]
-    assert {s.attributes["onematter.department"] for s in calls} == set(DEPARTMENTS)
+    calls = [s for s in traced.spans(SpanKind.INTERNAL) if "onematter.cache.outcome" in attrs(s)]
+    assert {attrs(s)["onematter.department"] for s in calls} == set(DEPARTMENTS)
     for call in calls:
         # Upstream once, or shared with an identical call already in flight.
-        outcome, attempts = call.attributes["onematter.cache.outcome"], call.attributes["onematter.attempts"]
+        outcome, attempts = attrs(call)["onematter.cache.outcome"], attrs(call)["onematter.attempts"]
         assert (outcome, attempts) in {("ok", 1), ("coalesced", 0)}
         assert ancestors(call)[-1] == "POST /graphql"
     # Strawberry's operation span is in the same trace.
@@ -183,23 +187,23 @@ async def test_retries_and_failures_are_on_the_spans(make_traced: TracedFactory,
     await traced.hub.fault("fire", error_rate=1.0, error_status=503)
     await matter(traced, complete_project(world), traceparent=TRACEPARENT)
 
-    fire = [s for s in traced.spans(SpanKind.CLIENT) if s.attributes.get("onematter.department") == "fire"]
+    fire = [s for s in traced.spans(SpanKind.CLIENT) if attrs(s).get("onematter.department") == "fire"]
     received = (await traced.received())["fire"]
     assert len(fire) == len(received) == 2  # two attempts (hub_settings: retry attempts = 2)
-    assert sorted(s.attributes.get("http.request.resend_count", 0) for s in fire) == [0, 1]
+    assert sorted(attrs(s).get("http.request.resend_count", 0) for s in fire) == [0, 1]
     for span in fire:
-        assert span.attributes["http.response.status_code"] == 503
-        assert span.attributes["error.type"] == "503"
+        assert attrs(span)["http.response.status_code"] == 503
+        assert attrs(span)["error.type"] == "503"
         assert not span.status.is_ok
     (call,) = [
         s
         for s in traced.spans(SpanKind.INTERNAL)
-        if s.attributes.get("onematter.department") == "fire" and "onematter.cache.outcome" in s.attributes
+        if attrs(s).get("onematter.department") == "fire" and "onematter.cache.outcome" in attrs(s)
     ]
-    assert call.attributes["onematter.cache.outcome"] == "error"
-    assert call.attributes["onematter.attempts"] == 2
-    assert call.attributes["onematter.retries"] == 1
-    assert call.attributes["onematter.error.code"] == "DEPARTMENT_UNAVAILABLE"
+    assert attrs(call)["onematter.cache.outcome"] == "error"
+    assert attrs(call)["onematter.attempts"] == 2
+    assert attrs(call)["onematter.retries"] == 1
+    assert attrs(call)["onematter.error.code"] == "DEPARTMENT_UNAVAILABLE"
 
 
 async def test_a_cache_hit_is_a_span_without_a_department_request(
@@ -214,9 +218,9 @@ async def test_a_cache_hit_is_a_span_without_a_department_request(
     assert traced.spans(SpanKind.CLIENT) == []
     assert all(not requests for requests in (await traced.received()).values())
     outcomes = {
-        s.attributes["onematter.department"]: s.attributes["onematter.cache.outcome"]
+        attrs(s)["onematter.department"]: attrs(s)["onematter.cache.outcome"]
         for s in traced.spans(SpanKind.INTERNAL)
-        if "onematter.cache.outcome" in s.attributes
+        if "onematter.cache.outcome" in attrs(s)
     }
     assert outcomes == dict.fromkeys(DEPARTMENTS, "cache_hit")
     # Without an incoming traceparent the hub starts a trace of its own.
