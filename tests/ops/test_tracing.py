@@ -264,3 +264,88 @@ def test_the_default_service_name_and_exporter(monkeypatch: pytest.MonkeyPatch) 
     provider = build_provider({"OTEL_TRACES_EXPORTER": "none"})
     assert provider._active_span_processor._span_processors == ()
     provider.shutdown()
+
+
+class OtlpReceiver:
+    """An OTLP/HTTP trace receiver on a loopback port: what an operator's collector would get."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+        self.spans: list[Any] = []
+        self.resources: list[dict[str, Any]] = []
+        self.arrived = threading.Condition()
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                request = ExportTraceServiceRequest.FromString(body)
+                with receiver.arrived:
+                    for resource_spans in request.resource_spans:
+                        resource = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
+                        for scope_spans in resource_spans.scope_spans:
+                            for span in scope_spans.spans:
+                                receiver.spans.append(span)
+                                receiver.resources.append(resource)
+                    receiver.arrived.notify_all()
+                self.send_response(200)
+                self.send_header("content-type", "application/x-protobuf")
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def wait_for(self, found: Callable[[list[Any]], bool], timeout_s: float = 60.0) -> bool:
+        with self.arrived:
+            return self.arrived.wait_for(lambda: found(self.spans), timeout=timeout_s)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_the_otel_variables_alone_export_a_served_hubs_spans(tmp_path: Path, world: World) -> None:
+    """``onematter serve`` with tracing on and only OTEL_* set: spans reach an OTLP receiver."""
+    from tests.gateway.hub import RunningHub, token
+
+    receiver = OtlpReceiver()
+    env = {
+        "ONEMATTER__OPS__TRACING": "true",
+        "OTEL_SERVICE_NAME": "hub-under-test",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
+        "OTEL_BSP_SCHEDULE_DELAY": "100",  # export soon after the spans end
+    }
+    try:
+        with RunningHub.start(tmp_path, extra_env=env) as hub:
+            wanted = bytes.fromhex(TRACE_ID)
+
+            def complete(spans: list[Any]) -> bool:
+                ours = [s for s in spans if s.trace_id == wanted]
+                named = [a for s in ours for a in s.attributes if a.key == "onematter.department"]
+                departments = {a.value.string_value for a in named}
+                return any(s.name == "POST /graphql" for s in ours) and set(DEPARTMENTS) <= departments
+
+            response = httpx.post(
+                f"{hub.url}/graphql",
+                json={"query": MATTER, "variables": {"code": complete_project(world)}},
+                headers={"Authorization": f"Bearer {token('WINDOW_STAFF')}", "traceparent": TRACEPARENT},
+                timeout=30,
+            )
+            assert response.status_code == 200, response.text
+            assert receiver.wait_for(complete), f"spans received: {[s.name for s in receiver.spans]}"
+    finally:
+        receiver.close()
+    ours = [(s, r) for s, r in zip(receiver.spans, receiver.resources, strict=True) if s.trace_id == wanted]
+    assert {r["service.name"] for _, r in ours} == {"hub-under-test"}
+    (server,) = [s for s, _ in ours if s.name == "POST /graphql"]
+    assert server.parent_span_id == bytes.fromhex(PARENT_ID)
