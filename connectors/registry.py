@@ -105,14 +105,20 @@ def build_connectors(
     A table naming no registered connector is an error: it is usually a typo.
     """
     registered = available()
-    unknown = sorted(n for n, s in settings_by_name.items() if n not in registered and s.enabled)
+    mapped = {n: s for n, s in settings_by_name.items() if s.mapping and s.enabled}
+    unknown = sorted(
+        n for n, s in settings_by_name.items() if n not in registered and n not in mapped and s.enabled
+    )
     if unknown:
         raise ConnectorLoadError(
             f"[connectors.{unknown[0]}] names no installed connector; "
             f"installed: {', '.join(registered) or 'none'}"
         )
-    wanted = {name for name in registered if settings_by_name.get(name, _DEFAULT).enabled}
+    wanted = {
+        name for name in registered if settings_by_name.get(name, _DEFAULT).enabled and name not in mapped
+    }
     factories = discover(lambda name: name in wanted)
+    factories.update({name: _mapped(name, s.mapping) for name, s in mapped.items() if s.mapping})
     connectors: dict[str, Connector] = {}
     for name, factory in factories.items():
         settings = settings_by_name.get(name, _DEFAULT)
@@ -127,3 +133,15 @@ def build_connectors(
 
 
 _DEFAULT = ConnectorSettings()
+
+
+def _mapped(name: str, path: str) -> ConnectorFactory:
+    """The connector class a mapping file defines; its department must be the table's name."""
+    from connectors.mapped import mapped_connector
+
+    factory = mapped_connector(path)  # MappingError (a ConfigError) names the file, line and key
+    if factory.name != name:
+        raise ConnectorLoadError(
+            f"[connectors.{name}] mapping {path} defines department {factory.name!r}, not {name!r}"
+        )
+    return factory

@@ -52,6 +52,9 @@ class ConnectorSettings(BaseModel):
         default_factory=dict, description="credential name -> environment variable holding it"
     )
     options: dict[str, Any] = Field(default_factory=dict, description="connector-specific")
+    mapping: str | None = Field(
+        None, description="a mapping file (TOML) that defines this department; replaces a registered class"
+    )
 
     def secret(self, name: str, *, default_env: str | None = None) -> str | None:
         """The credential ``name``, read from the environment variable the file names.

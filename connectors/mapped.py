@@ -1,0 +1,375 @@
+"""One connector class for any mapping file: a REST/JSON department with no Python.
+
+``mapped_connector(mapping)`` makes a connector class (its own factory, as the
+entry points expect) whose calls go through the same ``CallPipeline`` as every
+Python connector: deadline, breaker, retries, cache, coalescing, metrics. What
+the mapping describes (connectors/mapping_format.py) is only how to ask and how
+to read the answer; what a failure means is the pipeline's, so a mapped
+department fails exactly as a Python one does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import typing
+from collections.abc import Mapping, Sequence
+from enum import Enum
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import httpx
+
+from connectors.http import health_check
+from connectors.jsonfields import parsed, segment
+from connectors.mapping_format import MANY_SLOTS, SLOTS, FieldSpec, Mapping_, Request, load_mapping, parse_day
+from connectors.pipeline import CallPipeline, check_response, with_source, with_sources
+from domain.errors import DepartmentRejected
+from domain.records import DepartmentView, HealthReport, Lifecycle
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from aiocache.base import BaseCache
+
+    from connectors.settings import ConnectorSettings
+
+__all__ = ["MappedConnector", "mapped_connector"]
+
+MAX_PAGES = 1_000  # a paged batch answer longer than this is the department's bug, not a loop
+
+
+def mapped_connector(mapping: Mapping_ | str | Path) -> type[MappedConnector]:
+    """The connector class for ``mapping`` (a loaded mapping or a mapping file's path)."""
+    loaded = mapping if isinstance(mapping, Mapping_) else load_mapping(mapping)
+    name = loaded.department.name
+    class_name = "".join(part.title() for part in name.split("_")) + "MappedConnector"
+    return type(
+        class_name,
+        (MappedConnector,),
+        {"name": name, "title": loaded.department.title, "mapping": loaded},
+    )
+
+
+class MappedConnector:
+    """Runs one mapping; use ``mapped_connector`` to get a class for a mapping."""
+
+    name = ""  # set by mapped_connector, from the mapping
+    title = ""
+    mapping: ClassVar[Mapping_]
+
+    def __init__(self, *, settings: ConnectorSettings, client: httpx.AsyncClient, cache: BaseCache) -> None:
+        self.settings = settings
+        self.client = client
+        self.pipeline = CallPipeline(self.name, settings, cache)
+        auth = self.mapping.auth
+        self._headers: dict[str, str] = {}
+        self._auth: httpx.Auth | None = None
+        if auth.style == "api_key" and auth.header:
+            key = settings.secret(auth.credential)
+            self._headers = {auth.header: key} if key else {}
+        elif auth.style == "basic":
+            user, password = settings.secret(auth.username), settings.secret(auth.password)
+            if user is not None and password is not None:
+                self._auth = httpx.BasicAuth(user, password)
+        elif auth.style == "oauth2":
+            self._auth = _ClientCredentials(
+                self, auth.token_path, auth.client_id, auth.client_secret, auth.scope
+            )
+
+    def __repr__(self) -> str:  # never show a credential
+        return f"<{type(self).__name__} auth={self.mapping.auth.style}>"
+
+    @classmethod
+    def normalise_status(cls, raw: str) -> Lifecycle:
+        """A raw status, as text, to the lifecycle (the mapping's ``[statuses]``)."""
+        status = cls.mapping.statuses.get(raw)
+        if status is None:
+            raise ValueError(f"not a {cls.name} status: {raw!r}")
+        return status
+
+    async def fetch_project(self, project_code: str) -> DepartmentView | None:
+        """What the department knows of one project; None if it does not know it."""
+        fetched = await self.pipeline.call("project", project_code, lambda: self._get_project(project_code))
+        return with_source(fetched)
+
+    async def fetch_projects(self, project_codes: Sequence[str]) -> Mapping[str, DepartmentView]:
+        """Batch lookup as the mapping's ``[batch]`` says; one lookup per code without one."""
+        batch = self.mapping.batch
+        codes = [c for c in dict.fromkeys(project_codes) if c and (batch is None or batch.separator not in c)]
+        if not codes:
+            return {}
+        if batch is None:
+            views = await asyncio.gather(*(self.fetch_project(code) for code in codes))
+            return {view.project_code: view for view in views if view is not None}
+        found = await self.pipeline.call_batch("project", codes, self._query_projects)
+        return with_sources(found)
+
+    async def health(self) -> HealthReport:
+        return await health_check(
+            self.client, self.name, self.settings.deadline_s, path=self.mapping.health.path
+        )
+
+    async def aclose(self) -> None:
+        """Nothing to release: the hub owns the client and the cache."""
+
+    # -- upstream calls (inside the pipeline) -----------------------------------------
+
+    async def _get_project(self, project_code: str) -> DepartmentView | None:
+        lookup = self.mapping.lookup
+        response = await self._send(lookup, {"project_code": project_code}, [project_code])
+        if response.status_code in self.mapping.response.not_found:
+            return None
+        payload = self._payload(response)
+        return parsed(self.name, lambda: self._view(self.mapping.compiled(lookup.record).search(payload)))
+
+    async def _query_projects(self, project_codes: list[str]) -> dict[str, DepartmentView]:
+        batch = self.mapping.batch
+        assert batch is not None
+        size = batch.max_size
+        chunks = [project_codes[i : i + size] for i in range(0, len(project_codes), size)]
+        answers = await asyncio.gather(*(self._query_chunk(chunk) for chunk in chunks))
+        return {view.project_code: view for views in answers for view in views}
+
+    async def _query_chunk(self, codes: list[str]) -> list[DepartmentView]:
+        batch = self.mapping.batch
+        assert batch is not None
+        values = {"project_codes": batch.separator.join(codes), "count": str(len(codes))}
+        records: list[Any] = []
+        paging = batch.paging
+        extra: dict[str, str] = {}
+        if paging is not None:
+            extra = _first_page(paging)
+        for _ in range(MAX_PAGES):
+            response = await self._send(batch, values, codes, extra=extra)
+            payload = self._payload(response)
+            page = parsed(self.name, functools.partial(self._search_list, batch.records, payload))
+            records.extend(page)
+            if paging is None:
+                break
+            extra = _next_page(paging, extra, payload, len(page), len(records), self.mapping)
+            if not extra:
+                break
+        return parsed(self.name, lambda: [self._view(raw) for raw in records])
+
+    async def _send(
+        self, request: Request, values: Mapping[str, str], codes: list[str], *, extra: Mapping[str, str] = {}
+    ) -> httpx.Response:
+        path = request.path.format_map({k: segment(v) for k, v in values.items()})
+        params = {**{k: v.format_map(values) for k, v in request.query.items()}, **extra}
+        options: dict[str, Any] = {"params": params or None, "headers": self._headers or None}
+        if request.json_body is not None:
+            options["json"] = _fill(request.json_body, values, codes)
+        elif request.form is not None:
+            options["data"] = {k: v.format_map(values) for k, v in request.form.items()}
+        if self._auth is not None:
+            options["auth"] = self._auth
+        response = await self.client.request(request.method, path, **options)
+        if response.status_code in self.mapping.response.busy:
+            response.status_code = 503  # the department's own word for "try again"
+        if response.status_code not in self.mapping.response.not_found or request is not self.mapping.lookup:
+            check_response(response, department=self.name)
+        return response
+
+    def _payload(self, response: httpx.Response) -> Any:
+        """The payload of the department's envelope; a body the ``ok`` test refuses is a refusal."""
+        body = parsed(self.name, response.json)
+        shape = self.mapping.response
+        ok = shape.ok
+        if ok is not None and not parsed(self.name, lambda: self.mapping.compiled(ok).search(body)):
+            code = self.mapping.compiled(shape.error).search(body) if shape.error else None
+            said = f" (business code {code})" if isinstance(code, int | str) and len(str(code)) < 32 else ""
+            raise DepartmentRejected(
+                f"{self.name} refused the request{said}",
+                department=self.name,
+                status_code=response.status_code,
+            )
+        return parsed(self.name, lambda: self.mapping.compiled(shape.data).search(body))
+
+    # -- reading records -------------------------------------------------------------
+
+    def _search_list(self, expression: str, payload: Any) -> list[Any]:
+        return _list(self.mapping.compiled(expression).search(payload))
+
+    def _view(self, raw: Any) -> DepartmentView:
+        if not isinstance(raw, dict):
+            raise TypeError("a project record is not an object")
+        code = self.mapping.compiled(self.mapping.project.code).search(raw)
+        if not isinstance(code, str):
+            raise TypeError("the project code is not text")
+        slots: dict[str, Any] = {}
+        for slot, record_map in self.mapping.records.items():
+            source = self.mapping.compiled(record_map.source).search(raw)
+            record = SLOTS[slot]
+            if slot in MANY_SLOTS:
+                slots[slot] = tuple(self._record(record, record_map.fields, r) for r in _list(source))
+            elif self.mapping.compiled(record_map.when or "@").search(raw) is not None:
+                slots[slot] = self._record(record, record_map.fields, source)
+        return DepartmentView(department=self.name, project_code=code, **slots)
+
+    def _record(self, record: type, fields: Mapping[str, FieldSpec], raw: Any) -> Any:
+        if not isinstance(raw, dict):
+            raise TypeError(f"a {record.__name__} record is not an object")
+        values: dict[str, Any] = {}
+        for name, spec in fields.items():
+            value = spec.value if spec.path is None else self.mapping.compiled(spec.path).search(raw)
+            values[name] = self._value(name, spec, value, record)
+        if "status" in fields and "raw_status" in record.__dataclass_fields__:  # type: ignore[attr-defined]
+            values["raw_status"] = _text(self.mapping.compiled(fields["status"].path or "@").search(raw))
+        if "type" in fields and "raw_type" in record.__dataclass_fields__:  # type: ignore[attr-defined]
+            values["raw_type"] = _text(self.mapping.compiled(fields["type"].path or "@").search(raw))
+        if "department" in record.__dataclass_fields__:  # type: ignore[attr-defined]
+            values["department"] = self.name
+        return record(**values)
+
+    def _value(self, name: str, spec: FieldSpec, value: Any, record: type) -> Any:
+        if spec.type in ("date", "timestamp"):
+            return parse_day(value, spec=spec, dates=self.mapping.dates)
+        if value is None:
+            if spec.optional:
+                return None
+            raise ValueError(f"{name} is null")
+        if spec.type == "strings":
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise TypeError(f"{name} is not a list of strings")
+            return tuple(value)
+        if spec.type == "periods":
+            return tuple(self._period(spec, p) for p in _list(value))
+        if spec.type == "flag":
+            if value not in (0, 1) or isinstance(value, bool):
+                raise ValueError(f"{name} is not 0 or 1")
+            return value == 1
+        if spec.type == "boolean":
+            if not isinstance(value, bool):
+                raise TypeError(f"{name} is not a boolean")
+            return value
+        if spec.type == "integer" and (isinstance(value, bool) or not isinstance(value, int)):
+            raise TypeError(f"{name} is not an integer")
+        if spec.type == "number" and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise TypeError(f"{name} is not a number")
+        if spec.type == "string" and not isinstance(value, str):
+            raise TypeError(f"{name} is not text")
+        if spec.map is not None:
+            mapped = spec.map.get(_text(value))
+            if mapped is None:
+                raise ValueError(f"{name}: a value the mapping does not know")
+            value = mapped
+        if _hints(record)[name] is Lifecycle and spec.map is None:
+            return self.normalise_status(_text(value))
+        if spec.type == "number":
+            return float(value)
+        return _enum_of(record, name, value)
+
+    def _period(self, spec: FieldSpec, raw: Any) -> tuple[Any, Any]:
+        if not isinstance(raw, dict):
+            raise TypeError("a period is not an object")
+        day = FieldSpec(path="@", type=spec.each, optional=True, format=spec.format)
+        begin = parse_day(raw[spec.begin], spec=day, dates=self.mapping.dates)
+        if begin is None:
+            raise ValueError("a period without a start")
+        return begin, parse_day(raw[spec.end], spec=day, dates=self.mapping.dates)
+
+
+@functools.cache
+def _hints(record: type) -> dict[str, Any]:
+    return typing.get_type_hints(record)
+
+
+def _enum_of(record: type, name: str, value: Any) -> Any:
+    """The record field's enum member for ``value`` (by value), or the value itself."""
+    hint = _hints(record)[name]
+    for candidate in (hint, *typing.get_args(hint)):
+        if isinstance(candidate, type) and issubclass(candidate, Enum):
+            return candidate(value)  # ValueError on a value the enum does not know
+    return value
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise TypeError("a raw status is neither text nor an integer")
+    return str(value)
+
+
+def _list(value: Any) -> list[Any]:
+    if not isinstance(value, list):
+        raise TypeError("expected a list")
+    return value
+
+
+def _fill(template: Any, values: Mapping[str, str], codes: list[str]) -> Any:
+    """A JSON body template: ``"{project_codes}"`` alone is the list of codes itself."""
+    if template == "{project_codes}":
+        return list(codes)
+    if isinstance(template, str):
+        return template.format_map(values)
+    if isinstance(template, dict):
+        return {k: _fill(v, values, codes) for k, v in template.items()}
+    if isinstance(template, list):
+        return [_fill(v, values, codes) for v in template]
+    return template
+
+
+def _first_page(paging: Any) -> dict[str, str]:
+    if paging.style == "page":
+        return {paging.page: str(paging.first), paging.size: str(paging.per_page)}
+    if paging.style == "offset":
+        return {paging.offset: "0", paging.limit: str(paging.per_page)}
+    return {}
+
+
+def _next_page(
+    paging: Any, current: Mapping[str, str], payload: Any, got: int, total_so_far: int, mapping: Mapping_
+) -> dict[str, str]:
+    """The parameters of the next page, or {} when the answer is complete."""
+    if paging.style == "cursor":
+        cursor = mapping.compiled(paging.next).search(payload)
+        return {paging.cursor: str(cursor)} if cursor not in (None, "") else {}
+    total = mapping.compiled(paging.total).search(payload) if paging.total else None
+    if got < paging.per_page or (isinstance(total, int) and total_so_far >= total):
+        return {}
+    if paging.style == "page":
+        return {paging.page: str(int(current[paging.page]) + 1), paging.size: str(paging.per_page)}
+    return {paging.offset: str(int(current[paging.offset]) + got), paging.limit: str(paging.per_page)}
+
+
+class _ClientCredentials(httpx.Auth):
+    """OAuth2 client credentials: one token kept per connector, renewed on a 401."""
+
+    requires_response_body = True
+
+    def __init__(self, connector: MappedConnector, path: str, client_id: str, secret: str, scope: str | None):
+        self._connector = connector
+        self._path, self._client_id, self._secret, self._scope = path, client_id, secret, scope
+        self._token: str | None = None
+        self._lock = asyncio.Lock()
+
+    async def _renew(self, stale: str | None) -> str:
+        async with self._lock:  # concurrent calls share one token request
+            if self._token is not None and self._token != stale:
+                return self._token
+            settings = self._connector.settings
+            form = {"grant_type": "client_credentials"}
+            if self._scope:
+                form["scope"] = self._scope
+            user, password = settings.secret(self._client_id) or "", settings.secret(self._secret) or ""
+            response = await self._connector.client.post(
+                self._path, data=form, auth=httpx.BasicAuth(user, password)
+            )
+            check_response(response, department=self._connector.name)
+            token = parsed(self._connector.name, lambda: response.json()["access_token"])
+            if not isinstance(token, str):
+                raise DepartmentRejected(
+                    f"{self._connector.name} issued no token",
+                    department=self._connector.name,
+                    status_code=None,
+                )
+            self._token = token
+            return token
+
+    async def async_auth_flow(self, request: httpx.Request):  # type: ignore[no-untyped-def]
+        token = self._token or await self._renew(None)
+        request.headers["Authorization"] = f"Bearer {token}"
+        response = yield request
+        if response.status_code == 401:
+            token = await self._renew(token)
+            request.headers["Authorization"] = f"Bearer {token}"
+            yield request
