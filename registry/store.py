@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from domain.errors import InvalidInput
+from registry.access_log import close_access_log
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 # Any constant works; it keeps two replicas from migrating the same database at once.
@@ -134,6 +135,7 @@ class Registry:
             return await connection.run_sync(_current)
 
     async def close(self) -> None:
+        await close_access_log(self.sessionmaker)  # its writer thread and connection, if any
         await self.engine.dispose()
 
     @asynccontextmanager
