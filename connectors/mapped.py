@@ -65,10 +65,11 @@ class MappedConnector:
         self._headers: dict[str, str] = {}
         self._auth: httpx.Auth | None = None
         if auth.style == "api_key" and auth.header:
-            key = settings.secret(auth.credential)
+            key = settings.secret(auth.credential, default_env=_env(self.name, auth.credential))
             self._headers = {auth.header: key} if key else {}
         elif auth.style == "basic":
-            user, password = settings.secret(auth.username), settings.secret(auth.password)
+            user = settings.secret(auth.username, default_env=_env(self.name, auth.username))
+            password = settings.secret(auth.password, default_env=_env(self.name, auth.password))
             if user is not None and password is not None:
                 self._auth = httpx.BasicAuth(user, password)
         elif auth.style == "oauth2":
@@ -269,6 +270,11 @@ class MappedConnector:
         return begin, parse_day(raw[spec.end], spec=day, dates=self.mapping.dates)
 
 
+def _env(department: str, credential: str) -> str:
+    """The variable a credential is read from when the configuration names none."""
+    return f"ONEMATTER_{department.upper()}_{credential.upper()}"
+
+
 @functools.cache
 def _hints(record: type) -> dict[str, Any]:
     return typing.get_type_hints(record)
@@ -350,7 +356,9 @@ class _ClientCredentials(httpx.Auth):
             form = {"grant_type": "client_credentials"}
             if self._scope:
                 form["scope"] = self._scope
-            user, password = settings.secret(self._client_id) or "", settings.secret(self._secret) or ""
+            name = self._connector.name
+            user = settings.secret(self._client_id, default_env=_env(name, self._client_id)) or ""
+            password = settings.secret(self._secret, default_env=_env(name, self._secret)) or ""
             response = await self._connector.client.post(
                 self._path, data=form, auth=httpx.BasicAuth(user, password)
             )

@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta, timezone
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 import jmespath
 import jmespath.exceptions
@@ -37,6 +37,7 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from domain import records
@@ -86,6 +87,16 @@ def _expression(value: str) -> str:
 Expr = Annotated[str, AfterValidator(_expression)]
 
 
+def _date_format(value: str) -> str:
+    if not {"%Y", "%m", "%d"} <= set(re.findall(r"%[a-zA-Z]", value)):
+        raise ValueError("a date format needs %Y, %m and %d")
+    return value
+
+
+# A strptime format for a whole date.
+DateFormat = Annotated[str, AfterValidator(_date_format)]
+
+
 def _spec(value: Any) -> Any:
     return {"path": value} if isinstance(value, str) else value
 
@@ -113,21 +124,16 @@ class FieldSpec(_Strict):
     ] = "string"
     optional: bool = False
     map: dict[str, str] | None = None
-    format: str | None = None
+    format: DateFormat | None = None
     begin: str = Field("from", description="periods: the key of a period's start")
     end: str = Field("until", description="periods: the key of a period's end")
     each: Literal["date", "timestamp"] = Field("date", description="periods: how each bound is written")
 
-    @field_validator("format")
-    @classmethod
-    def _format_is_a_date_format(cls, value: str | None) -> str | None:
-        if value is not None and not {"%Y", "%m", "%d"} <= set(re.findall(r"%[a-zA-Z]", value)):
-            raise ValueError("a date format needs %Y, %m and %d")
-        return value
-
-    def model_post_init(self, _context: Any) -> None:
+    @model_validator(mode="after")
+    def _coherent(self) -> Self:
         if (self.path is None) == (self.value is None):
             raise ValueError("give exactly one of path or value")
+        return self
 
 
 Spec = Annotated[FieldSpec, BeforeValidator(_spec)]
@@ -151,9 +157,11 @@ class Auth(_Strict):
     client_secret: str = Field("client_secret", description="oauth2: the credential holding the secret")
     scope: str | None = None
 
-    def model_post_init(self, _context: Any) -> None:
+    @model_validator(mode="after")
+    def _coherent(self) -> Self:
         if self.style == "api_key" and not self.header:
             raise ValueError('api_key auth needs header, e.g. header = "X-Api-Key"')
+        return self
 
 
 class Response(_Strict):
@@ -180,9 +188,11 @@ class Paging(_Strict):
     next: Expr | None = Field(None, description="cursor: where the next cursor is in the payload")
     total: Expr | None = Field(None, description="page/offset: the total count, if the system gives it")
 
-    def model_post_init(self, _context: Any) -> None:
+    @model_validator(mode="after")
+    def _coherent(self) -> Self:
         if self.style == "cursor" and not self.next:
             raise ValueError("cursor paging needs next, the JMESPath of the next cursor")
+        return self
 
 
 class Request(_Strict):
@@ -228,7 +238,7 @@ class RecordMap(_Strict):
 
 
 class Dates(_Strict):
-    format: str = "%Y-%m-%d"
+    format: DateFormat = "%Y-%m-%d"
     empty: str = Field("", description="the text meaning no date")
     timezone: str = Field("+08:00", pattern=r"^[+-]\d{2}:\d{2}$", description="timestamps: local offset")
 

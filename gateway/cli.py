@@ -16,6 +16,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("serve",), "gateway.serve", "start the hub (embedded departments unless configured)"),
     (("fixtures", "serve"), "fixtures.serve", "start the five simulated department systems"),
     (("connector", "new"), "connectors.scaffold", "write a new connector package skeleton"),
+    (("connector", "check"), "gateway.commands.connector_check", "validate a connector mapping file"),
     (("registry", "migrate"), "gateway.commands.registry.migrate", "create or upgrade the registry schema"),
     (("registry", "seed"), "gateway.commands.registry.seed", "load the report's delegation ledger"),
     (("registry", "import"), "gateway.commands.registry.import_", "import a delegation list (xlsx or csv)"),
