@@ -93,3 +93,14 @@ def test_start_and_stop_departments_in_the_background() -> None:
         except httpx.TransportError:
             continue
         raise AssertionError(f"{url} still answers after stop()")
+
+
+def test_a_mapping_override_keeps_the_department_embedded() -> None:
+    """`ONEMATTER__CONNECTORS__FIRE__MAPPING=... make run`: the demo runs the mapped fire department."""
+    environ = {"ONEMATTER__CONNECTORS__FIRE__MAPPING": "connectors/mappings/fire.toml"}
+    settings = settings_from(environ)
+    assert "fire" in departments_to_embed(settings)
+    env = embed_environment(settings, {"fire": "http://127.0.0.1:4003"}, date(2023, 10, 31))
+    worker = settings_from({**environ, **env})
+    assert worker.connectors["fire"].mapping == "connectors/mappings/fire.toml"
+    assert worker.connectors["fire"].base_url == "http://127.0.0.1:4003"
