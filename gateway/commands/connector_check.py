@@ -44,10 +44,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"{args.file}: ok: department {mapping.department.name} ({mapping.department.title})")
     print(f"  auth {mapping.auth.style}; lookup {mapping.lookup.method} {mapping.lookup.path}")
     if mapping.batch is not None:
-        paging = mapping.batch.paging.style if mapping.batch.paging else "none"
-        print(
-            f"  batch {mapping.batch.method} {mapping.batch.path}, {mapping.batch.max_size} per call, paging {paging}"
-        )
+        batch = mapping.batch
+        paging = batch.paging.style if batch.paging else "none"
+        print(f"  batch {batch.method} {batch.path}, {batch.max_size} per call, paging {paging}")
     for slot, record_map in mapping.records.items():
         print(f"  {slot}: {', '.join(record_map.fields)}")
     if not args.base_url:
