@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 
+from domain.limits import LimitUnit
+
 
 class Lifecycle(StrEnum):
     """The one lifecycle every department's status vocabulary maps onto."""
@@ -60,6 +62,7 @@ class ApprovalItem:
     missing_materials: tuple[str, ...] = ()  # 容缺受理: materials still owed
     materials_due_on: date | None = None
     on_commitment: bool = False  # 告知承诺制
+    limit_unit: LimitUnit = LimitUnit.WORKING_DAYS  # calendar days where the department counts them
 
 
 # Stable item kinds. Connectors map their department's item names onto these.

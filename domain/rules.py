@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from domain.handbook import BY_KIND, HANDBOOK
+from domain.limits import LIMITS, LimitUnit
 from domain.records import (
     ITEM_KINDS,
     ApprovalItem,
@@ -21,7 +22,7 @@ from domain.records import (
     ShelterRequirement,
     Stage,
 )
-from domain.workdays import add_working_days, working_days_between, working_days_used
+from domain.workdays import add_working_days, calendar_days_between, working_days_between
 
 Views = Mapping[str, DepartmentView]
 
@@ -37,39 +38,125 @@ RELOCATION_FEE_YUAN_PER_M2 = 40.0
 
 @dataclass(frozen=True, slots=True)
 class ItemClock:
+    """What an item's clock says at ``as_of``.
+
+    ``overdue``: still open (not decided) and past its limit today.
+    ``decided_late``: decided (approved or rejected) after its limit, by
+    ``late_by_days`` (working days, or calendar days for a calendar-day limit).
+    ``promise_kept``: decided within the promised limit (True), after it
+    (False); None while open, when withdrawn, or when no limit is known.
+    """
+
     working_days_used: int | None
     due_on: date | None
     overdue: bool
     limit_problem: str | None  # bad data, e.g. a promised limit above the statutory one
+    decided_late: bool = False
+    late_by_days: int | None = None
+    promise_kept: bool | None = None
+
+
+# Decisions a time limit is kept or broken by (a withdrawal is the applicant's, not a decision).
+_JUDGED = frozenset({Lifecycle.APPROVED, Lifecycle.REJECTED})
+
+
+def _limit_problem(item: ApprovalItem) -> str | None:
+    statutory, promised = item.statutory_limit_days, item.promised_limit_days
+    if promised is not None and statutory is not None and promised > statutory:
+        return "promised limit exceeds the statutory limit"
+    published = LIMITS.get(item.kind)
+    if published is not None and (statutory, promised) != (published.statutory, published.promised):
+        return (
+            f"the department's limits ({statutory}/{promised}) differ from the published ones "
+            f"({published.statutory}/{published.promised})"
+        )
+    return None
 
 
 def item_clock(item: ApprovalItem, as_of: date) -> ItemClock:
-    """The item's working-day clock at ``as_of``.
+    """The item's clock at ``as_of``.
 
     The clock runs from acceptance (or submission) to the decision (or
-    ``as_of``), skipping time in 补齐补正 or 挂起. The promised limit applies,
-    the statutory one when no promise is made. An undecided item past its
-    limit is overdue.
+    ``as_of``), skipping time in 补齐补正 or 挂起, in working days (calendar
+    days for an item whose limits are in calendar days). The promised limit
+    applies, the statutory one when no promise is made. An undecided item past
+    its limit is overdue; a decided one past it was decided late.
     """
-    problem = None
-    if (
-        item.promised_limit_days is not None
-        and item.statutory_limit_days is not None
-        and item.promised_limit_days > item.statutory_limit_days
-    ):
-        problem = "promised limit exceeds the statutory limit"
+    problem = _limit_problem(item)
     start = item.accepted_on or item.submitted_on
     if start is None:
         return ItemClock(None, None, False, problem)
-    end = item.decided_on if item.status in DECIDED and item.decided_on else as_of
-    used = working_days_used(start, end, item.paused)
+    decided = item.status in DECIDED and item.decided_on is not None
+    end = item.decided_on if decided and item.decided_on else as_of
+    calendar = item.limit_unit is LimitUnit.CALENDAR_DAYS
+    between = calendar_days_between if calendar else working_days_between
+    used = max(
+        0, between(start, end) - sum(between(max(lo, start), min(hi or end, end)) for lo, hi in item.paused)
+    )
     limit = item.promised_limit_days if item.promised_limit_days is not None else item.statutory_limit_days
     if limit is None:
         return ItemClock(used, None, False, problem)
-    paused_days = sum(working_days_between(max(lo, start), min(hi or end, end)) for lo, hi in item.paused)
-    due_on = add_working_days(start, limit + paused_days)
+    paused_days = sum(between(max(lo, start), min(hi or end, end)) for lo, hi in item.paused)
+    due_on = (
+        start + timedelta(days=limit + paused_days)
+        if calendar
+        else add_working_days(start, limit + paused_days)
+    )
     overdue = item.status not in DECIDED and used > limit
-    return ItemClock(used, due_on, overdue, problem)
+    judged = decided and item.status in _JUDGED
+    late = judged and used > limit
+    return ItemClock(
+        used,
+        due_on,
+        overdue,
+        problem,
+        decided_late=late,
+        late_by_days=used - limit if late else None,
+        promise_kept=(used <= limit) if judged else None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PromiseCount:
+    """Decided items and how many kept their promised limit."""
+
+    decided: int = 0
+    kept: int = 0
+
+    @property
+    def late(self) -> int:
+        return self.decided - self.kept
+
+    @property
+    def rate(self) -> float | None:
+        """Kept / decided, or None when nothing was decided."""
+        return self.kept / self.decided if self.decided else None
+
+
+@dataclass(frozen=True, slots=True)
+class PromiseTally:
+    total: PromiseCount
+    by_department: dict[str, PromiseCount]
+    by_kind: dict[str, PromiseCount]
+
+
+def promise_tally(items: Iterable[ApprovalItem], as_of: date) -> PromiseTally:
+    """Promise-kept counts over ``items``: every approved or rejected item with a limit counts."""
+    total = [0, 0]
+    depts: dict[str, list[int]] = {}
+    kinds: dict[str, list[int]] = {}
+    for item in items:
+        kept = item_clock(item, as_of).promise_kept
+        if kept is None:
+            continue
+        for counts in (total, depts.setdefault(item.department, [0, 0]), kinds.setdefault(item.kind, [0, 0])):
+            counts[0] += 1
+            counts[1] += kept
+    return PromiseTally(
+        PromiseCount(*total),
+        {k: PromiseCount(*v) for k, v in sorted(depts.items())},
+        {k: PromiseCount(*v) for k, v in sorted(kinds.items())},
+    )
 
 
 # --- stage --------------------------------------------------------------------

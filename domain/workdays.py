@@ -64,6 +64,11 @@ def working_days_between(start: date, end: date) -> int:
     return _rank(end) - _rank(start)
 
 
+def calendar_days_between(start: date, end: date) -> int:
+    """Calendar days in the half-open interval (start, end]; 0 if end <= start (for calendar-day limits)."""
+    return max((end - start).days, 0)
+
+
 def add_working_days(start: date, days: int) -> date:
     """The date ``days`` working days after ``start`` (``start`` itself not counted).
 

@@ -4,6 +4,7 @@
 - ``matters(filter, first, after)``: filtered, Relay-paged, over the matter index;
 - ``enterprise(creditCode)``: an enterprise with its projects as a connection;
 - ``sources``: each department system's health and the hub's figures for it;
+- ``promiseKept``: promise-kept counts and rates by department and approval kind;
 - ``approvalGuide``: the handbook's 14 construction approvals.
 
 Identifiers are checked here, at the edge, before any department is called
@@ -24,6 +25,7 @@ from strawberry.types import Info
 from domain.errors import ConnectorError, InvalidInput
 from domain.identifiers import credit_code_problem, project_code_problem
 from domain.records import HealthReport, Lifecycle, Stage
+from schema.clocks import FigureReaders, PromiseKeptReport, promise_kept_report
 from schema.matter_index import MatterIndex, MatterQuery
 from schema.permissions import EnterpriseReaders, Guarded, MatterReaders, SourceReaders, requires
 from schema.types import (
@@ -80,7 +82,14 @@ class MatterFilter:
         default=None, description="Projects this department knows (e.g. fire); narrows status and overdue."
     )
     status: Lifecycle | None = strawberry.field(default=None, description="Some item has this status.")
-    overdue: bool | None = strawberry.field(default=None, description="Some item is past its time limit.")
+    overdue: bool | None = strawberry.field(
+        default=None,
+        description=(
+            "true: some item is still open (not approved, rejected or withdrawn) and past its limit at the "
+            "as-of date (ApprovalItem.overdue); items decided late are not overdue (see decidedLate). "
+            "false: no item is."
+        ),
+    )
 
     def to_query(self, departments: set[str]) -> MatterQuery:
         credit_code = (
@@ -227,6 +236,16 @@ class Query:
         connectors = info.context.connectors
         names = _ordered(connectors)
         return list(await asyncio.gather(*(_source_health(n, connectors[n]) for n in names)))
+
+    @field(
+        description=(
+            "Promise-kept counts and rates by department and by approval kind over the zone's items "
+            "(approved or rejected items with a limit; from the matter index)."
+        ),
+        extensions=requires(FigureReaders),
+    )
+    async def promise_kept(self, info: Info) -> PromiseKeptReport:
+        return await promise_kept_report(info)
 
     @field(description="The zone's advance-notice handbook: 14 construction approvals.")
     def approval_guide(self) -> list[ApprovalGuideEntry]:

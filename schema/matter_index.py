@@ -21,7 +21,7 @@ import asyncio
 import bisect
 import contextlib
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -278,6 +278,12 @@ class MatterIndex:
         for i in range(0, len(codes), self._chunk):
             found.update(await connector.fetch_projects(codes[i : i + self._chunk]))
         return found
+
+    def items(self) -> Iterator[ApprovalItem]:
+        """Every item of every indexed project, as the last refresh saw it."""
+        for views in self._views.values():
+            for view in views.values():
+                yield from view.items
 
     def select(self, query: MatterQuery) -> list[IndexEntry]:
         return [e for e in self._entries if query.matches(e)]

@@ -50,6 +50,7 @@ for _enum, _description in (
     (Utility, None),
     (UtilityStatus, None),
     (RegistrationType, "首次, 变更, 转移, 抵押, 注销, 更正, 异议, 预告, 查封."),
+    (LimitUnit, "Working days (the default for licensing items) or calendar days."),
 ):
     strawberry.enum(_enum, description=_description)
 
@@ -109,7 +110,19 @@ class ApprovalItem:
         description="Working days on the Chinese calendar, not counting 补齐补正 or 挂起."
     )
     due_on: date | None
-    overdue: bool
+    limit_unit: LimitUnit = strawberry.field(description="What the limits and day counts are counted in.")
+    overdue: bool = strawberry.field(
+        description="Still open (not approved, rejected or withdrawn) and past its limit at the as-of date."
+    )
+    decided_late: bool = strawberry.field(
+        description="Approved or rejected after its limit (the promised one, else the statutory one)."
+    )
+    late_by_days: int | None = strawberry.field(
+        description="When decided late: by how many working days (calendar days for a calendar-day limit)."
+    )
+    promise_kept: bool | None = strawberry.field(
+        description="Approved or rejected within its limit; null while open, when withdrawn or with no limit."
+    )
     limit_problem: str | None = strawberry.field(description="Bad time-limit data, if any.")
     certificate_number: str | None
     missing_materials: list[str] = strawberry.field(description="容缺受理: materials still owed.")
@@ -125,6 +138,9 @@ class ApprovalItem:
             working_days_used=clock.working_days_used,
             due_on=clock.due_on,
             overdue=clock.overdue,
+            decided_late=clock.decided_late,
+            late_by_days=clock.late_by_days,
+            promise_kept=clock.promise_kept,
             limit_problem=clock.limit_problem,
             missing_materials=list(item.missing_materials),
         )
@@ -202,9 +218,6 @@ class PhasedPermit:
                 for p in answer.phases
             ],
         )
-
-
-strawberry.enum(LimitUnit, description="Working days (the default for licensing items) or calendar days.")
 
 
 @strawberry.type(

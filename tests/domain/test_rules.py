@@ -201,3 +201,119 @@ def test_fee_unpaid_and_joint_acceptance_blockers():
     found = {b.reason for b in blockers(profile(), views, AS_OF)}
     assert found == {"FEE_UNPAID", "JOINT_ACCEPTANCE_NOT_READY"}
     assert any(s.title == "缴纳人防易地建设费" for s in next_steps(profile(), views, AS_OF))
+
+
+def test_a_decision_past_the_limit_is_late_by_its_working_days():
+    # accepted Mon 2025-11-03, promised 5: due Mon 11-10; decided Fri 11-14 = 9 used, 4 late
+    it = item(
+        "planning.land_use_permit",
+        accepted_on=date(2025, 11, 3),
+        decided_on=date(2025, 11, 14),
+        promised_limit_days=5,
+        statutory_limit_days=20,
+    )
+    clock = item_clock(it, AS_OF)
+    assert clock.working_days_used == 9
+    assert clock.due_on == date(2025, 11, 10)
+    assert not clock.overdue  # decided: not open any more
+    assert clock.decided_late and clock.late_by_days == 4
+    assert clock.promise_kept is False
+
+
+def test_a_decision_within_the_limit_keeps_the_promise_and_open_items_are_not_judged():
+    kept = item(
+        "planning.land_use_permit",
+        Lifecycle.REJECTED,
+        accepted_on=date(2025, 11, 3),
+        decided_on=date(2025, 11, 10),
+        promised_limit_days=5,
+        statutory_limit_days=20,
+    )
+    clock = item_clock(kept, AS_OF)
+    assert clock.promise_kept is True and not clock.decided_late and clock.late_by_days is None
+    open_ = item(
+        "planning.land_use_permit",
+        Lifecycle.IN_REVIEW,
+        accepted_on=date(2025, 11, 3),
+        promised_limit_days=5,
+        statutory_limit_days=20,
+    )
+    assert item_clock(open_, AS_OF).promise_kept is None and item_clock(open_, AS_OF).overdue
+    withdrawn = item(
+        "planning.land_use_permit",
+        Lifecycle.WITHDRAWN,
+        accepted_on=date(2025, 11, 3),
+        decided_on=date(2025, 11, 20),
+        promised_limit_days=5,
+        statutory_limit_days=20,
+    )
+    clock = item_clock(withdrawn, AS_OF)
+    assert clock.promise_kept is None and not clock.decided_late and not clock.overdue
+
+
+def test_pauses_do_not_make_a_decision_late():
+    # 9 working days between acceptance and decision, 5 of them in 补齐补正: 4 used of 5
+    it = item(
+        "planning.land_use_permit",
+        accepted_on=date(2025, 11, 3),
+        decided_on=date(2025, 11, 14),
+        promised_limit_days=5,
+        statutory_limit_days=20,
+        paused=((date(2025, 11, 4), date(2025, 11, 11)),),
+    )
+    clock = item_clock(it, AS_OF)
+    assert clock.working_days_used == 4 and clock.promise_kept and clock.due_on == date(2025, 11, 17)
+
+
+def test_calendar_day_limits_count_calendar_days():
+    from domain.limits import LimitUnit
+
+    it = item(
+        "environment.assessment",
+        accepted_on=date(2023, 3, 1),
+        decided_on=date(2023, 4, 17),
+        promised_limit_days=90,
+        statutory_limit_days=90,
+        limit_unit=LimitUnit.CALENDAR_DAYS,
+    )
+    clock = item_clock(it, AS_OF)
+    assert clock.working_days_used == 47 and clock.promise_kept
+    assert clock.due_on == date(2023, 5, 30)
+
+
+def test_limits_that_differ_from_the_published_table_are_flagged():
+    it = item(
+        "planning.layout_plan", accepted_on=date(2025, 11, 3), promised_limit_days=5, statutory_limit_days=20
+    )
+    assert item_clock(it, AS_OF).limit_problem == (
+        "the department's limits (20/5) differ from the published ones (20/7)"
+    )
+
+
+def test_promise_tally_counts_decided_items_by_department_and_kind():
+    from domain.rules import promise_tally
+
+    def decided(kind, days, status=Lifecycle.APPROVED):
+        return item(
+            kind,
+            status,
+            accepted_on=date(2025, 11, 3),
+            decided_on=date(2025, 11, 3 + days),
+            promised_limit_days=5,
+            statutory_limit_days=20,
+        )
+
+    items = [
+        decided("planning.conditions", 2),
+        decided("planning.conditions", 10),  # 8 working days: late
+        decided("planning.land_use_permit", 1, Lifecycle.REJECTED),
+        decided("fire.design_review", 1),
+        item("fire.design_review", Lifecycle.IN_REVIEW, accepted_on=date(2025, 11, 3), promised_limit_days=7),
+        decided("fire.design_review", 1, Lifecycle.WITHDRAWN),
+    ]
+    tally = promise_tally(items, AS_OF)
+    assert (tally.total.decided, tally.total.kept, tally.total.late) == (4, 3, 1)
+    assert tally.by_department["planning"].rate == 2 / 3
+    assert tally.by_department["fire"].rate == 1.0
+    assert tally.by_kind["planning.conditions"].late == 1
+    assert promise_tally([], AS_OF).total.rate is None
