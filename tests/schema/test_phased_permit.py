@@ -1,4 +1,4 @@
-"""Phased construction permits (分阶段办理施工许可), as DESIGN.md states them.
+"""Phased construction permits (分阶段办理施工许可), as the zone's rules state them.
 
 Earthwork and foundation pit on the planning-conditions approval; below ±0.000
 on the detailed plan, layout plan and design-scheme review opinion; above
