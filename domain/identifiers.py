@@ -2,9 +2,10 @@
 
 The rules are those of GB 32100-2015 (credit codes: 18 characters, check character
 with weights 3^i mod 31), GB/T 40058-2021 (project codes: shape and division) and
-GB/T 37346-2019 (unit numbers: 28 characters, the first 19 the parcel code). Validators return ``None`` when the value is
-valid and a short English sentence naming the broken rule otherwise, so the
-edge can put that sentence in a BAD_USER_INPUT error.
+GB/T 37346-2019 (unit numbers: 28 characters, the first 19 the parcel code).
+Validators return ``None`` when the value is valid and a short English sentence
+naming the broken rule otherwise, so the edge can put that sentence in a
+BAD_USER_INPUT error.
 """
 
 from __future__ import annotations
