@@ -18,6 +18,7 @@ request with a bad token is refused with 401, never treated as anonymous.
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from collections.abc import Mapping
@@ -180,12 +181,18 @@ class Authenticator:
 
     def _principal_from(self, claims: Mapping[str, Any]) -> Principal:
         now = time.time()
+        for name in ("exp", "iat", "nbf"):
+            # NumericDate (RFC 7519): a JSON number. PyJWT also takes "1700000000" as a string.
+            value = claims.get(name, 0)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise AuthenticationError(f"the {name!r} claim must be a number (seconds since the epoch)")
         if claims["exp"] - claims["iat"] > self.config.max_ttl_s:
             raise AuthenticationError("the bearer token lives longer than allowed")
         if claims["iat"] > now + self.config.leeway_s:
             raise AuthenticationError("the bearer token is issued in the future")
         subject = claims["sub"]
-        if not isinstance(subject, str) or not 0 < len(subject) <= 200:
+        # Any length (the token's own size is capped): the registry stores a bounded form.
+        if not isinstance(subject, str) or not subject.strip():
             raise AuthenticationError("the 'sub' claim must be a non-empty string")
         try:
             role = Role(str(claims.get("role")))

@@ -71,6 +71,7 @@ class GraphQLView(GraphQL):
         if scope["type"] != "http":
             await Response(status_code=404)(scope, receive, send)
             return
+        scope = _lower_media_type(scope)
         request = Request(scope, receive)
         try:
             response = await self._handle(request)
@@ -209,6 +210,24 @@ def _is_request_error(result: ExecutionResult) -> bool:
     # errors without a path; field errors always carry a path.
     errors = result.errors or []
     return result.data is None and bool(errors) and all(e.path is None for e in errors)
+
+
+def _lower_media_type(scope: Scope) -> Scope:
+    """``scope`` with its Content-Type's media type lower-cased (RFC 9110: case-insensitive).
+
+    Strawberry compares it as written, so ``APPLICATION/JSON`` would be refused.
+    """
+    headers = scope.get("headers") or []
+    for index, (name, value) in enumerate(headers):
+        if name == b"content-type":
+            media, sep, params = value.partition(b";")
+            lowered = media.strip().lower() + sep + params.lower()
+            if lowered == value:
+                return scope
+            changed = list(headers)
+            changed[index] = (name, lowered)
+            return {**scope, "headers": changed}
+    return scope
 
 
 def _media_params(value: str) -> tuple[str, dict[str, str]]:

@@ -211,7 +211,20 @@ class Account(Base):
     """A department's account on a business system; active while issued and not revoked."""
 
     __tablename__ = "account"
-    __table_args__ = (Index("ix_account_department_system", "department_code", "system_code"),)
+    __table_args__ = (
+        Index("ix_account_department_system", "department_code", "system_code"),
+        # One active account per department, system and holder, whatever races the service's
+        # own check (two replicas, two idempotency keys): migration 0003.
+        Index(
+            "uq_account_active",
+            "department_code",
+            "system_code",
+            "holder",
+            unique=True,
+            sqlite_where=text("revoked_on IS NULL"),
+            postgresql_where=text("revoked_on IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     system_code: Mapped[str] = mapped_column(ForeignKey("business_system.code"))

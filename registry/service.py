@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import unicodedata
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, insert, select
@@ -37,10 +39,16 @@ from registry.models import (
 )
 from registry.store import Registry
 
+log = logging.getLogger("onematter.registry")
+
 SYSTEM_ACTOR = "system"
 _KEY_MAX = 128
 _ACTOR_MAX = 128
 _TEXT_MAX = 2000
+_ACTOR_LIMIT = 8_192  # as long as a bearer token may be (the principal's sub is inside one)
+_CODE_MAX = 64
+# A date "today" in Hengyang may be tomorrow in UTC's terms; more than a day ahead is a typo.
+_FUTURE_SLACK = timedelta(days=1)
 _LOCK_CLASS = 7346  # PostgreSQL advisory locks (class, key) for idempotency keys
 # Reaching these steps needs the department to hold an active account on the item's system.
 _NEEDS_ACCOUNT = (Status.ACCOUNT_ISSUED, Status.GUIDED, Status.TAKEN_OVER)
@@ -101,15 +109,106 @@ def _illegal(item: DelegatedItem, target: Status, reason: str) -> IllegalTransit
     )
 
 
-def _text(value: str | None, argument: str, *, required: bool = True, limit: int = _TEXT_MAX) -> str | None:
-    if value is None or not value.strip():
+# Line breaks and tabs are allowed in free text (a reason, a note); no other control character.
+_FREE_TEXT_CONTROLS = frozenset("\n\t")
+
+
+def _text(
+    value: str | None,
+    argument: str,
+    *,
+    required: bool = True,
+    limit: int = _TEXT_MAX,
+    free_text: bool = False,
+) -> str | None:
+    """``value`` stripped, or the input error both backends would give the same way.
+
+    Refused: blank (also when only zero-width or other invisible characters remain),
+    longer than ``limit`` characters (the column's width: PostgreSQL would refuse it,
+    SQLite would store it), control characters including NUL (PostgreSQL cannot store
+    NUL in text), and in a name or code any invisible formatting character.
+    """
+    if value is not None and not isinstance(value, str):
+        raise InvalidInput(f"{argument} must be text", argument=argument)
+    stripped = _strip(value or "")
+    if not stripped:
         if required:
             raise InvalidInput(f"{argument} must not be empty", argument=argument)
         return None
-    value = value.strip()
-    if len(value) > limit:
+    if len(stripped) > limit:
         raise InvalidInput(f"{argument} is longer than {limit} characters", argument=argument)
-    return value
+    for ch in stripped:
+        category = unicodedata.category(ch)
+        if category in ("Cc", "Cs") and not (free_text and ch in _FREE_TEXT_CONTROLS):
+            raise InvalidInput(
+                f"{argument} contains a control character (U+{ord(ch):04X})", argument=argument
+            )
+        if category == "Cf" and not free_text:
+            raise InvalidInput(
+                f"{argument} contains an invisible character (U+{ord(ch):04X})", argument=argument
+            )
+    if not any(_visible(ch) for ch in stripped):
+        raise InvalidInput(f"{argument} holds only invisible characters", argument=argument)
+    return stripped
+
+
+def _strip(value: str) -> str:
+    # str.strip() leaves zero-width spaces and BOMs: take them off the ends too.
+    return value.strip().strip("\u200b\u200c\u200d\u2060\ufeff").strip()
+
+
+def _visible(ch: str) -> bool:
+    return unicodedata.category(ch)[0] in "LNPS"
+
+
+def _reason(value: str | None, argument: str = "reason") -> str:
+    """A reason someone can read: text as ``_text`` allows, with at least one letter or digit."""
+    text = _text(value, argument, free_text=True)
+    assert text is not None
+    if not any(unicodedata.category(ch)[0] in "LN" for ch in text):
+        raise InvalidInput(f"{argument} must say why, in words", argument=argument)
+    return text
+
+
+def bounded_actor(actor: str) -> str:
+    """``actor`` as stored in the history (at most 128 characters).
+
+    A principal's identifier may be longer than the column (a token's ``sub`` has no
+    limit of its own): it is then kept as its head and a SHA-256 of the whole, which
+    is still one value per principal and never truncated into another's.
+    """
+    if len(actor) <= _ACTOR_MAX:
+        return actor
+    digest = hashlib.sha256(actor.encode()).hexdigest()
+    return f"{actor[: _ACTOR_MAX - 72]}…sha256:{digest}"
+
+
+def _code(value: str, argument: str, *, limit: int = _CODE_MAX) -> str:
+    """A code (item, department, system, bureau): printable, no spaces inside, at most ``limit``."""
+    text = _text(value, argument, limit=limit)
+    assert text is not None
+    if any(ch.isspace() for ch in text):
+        raise InvalidInput(f"{argument} must not contain spaces", argument=argument)
+    return text
+
+
+def checked_item(new: NewItem) -> NewItem:
+    """``new`` with its text checked and trimmed, or the input error naming the field."""
+    for value, argument in ((new.category, "category"), (new.mode, "mode"), (new.origin, "origin")):
+        if not isinstance(value, Category | Mode | Origin):
+            raise InvalidInput(f"{argument} is not one of the known values", argument=argument)
+    name = _text(new.name, "name", limit=200)
+    assert name is not None
+    return replace(
+        new,
+        code=_code(new.code, "code"),
+        name=name,
+        source_bureau_code=_code(new.source_bureau_code, "sourceBureauCode", limit=16),
+        system_code=_code(new.system_code, "systemCode", limit=16),
+        department_code=None
+        if new.department_code is None
+        else _code(new.department_code, "departmentCode", limit=16),
+    )
 
 
 class _Writer:
@@ -183,7 +282,10 @@ class Ledger:
         target = _status(event)
         if target is Status.CANCELLED:
             raise InvalidInput("a cancellation needs a reason: use cancelDelegatedItem", argument="event")
-        note = _text(note, "note", required=False)
+        note = _text(note, "note", required=False, free_text=True)
+        item_code = _code(item_code, "itemCode")
+        if department_code is not None:
+            department_code = _code(department_code, "departmentCode")
 
         async def apply(w: _Writer) -> dict[str, Any]:
             item = await _item_for_update(w.session, item_code)
@@ -226,8 +328,8 @@ class Ledger:
         cancelled_on: date | None = None,
     ) -> DelegatedItem:
         """Cancel an item (剥离/取消) with the reason; any step may be cancelled, once."""
-        reason_text = _text(reason, "reason")
-        assert reason_text is not None
+        reason_text = _reason(reason)
+        item_code = _code(item_code, "itemCode")
 
         async def apply(w: _Writer) -> dict[str, Any]:
             item = await _item_for_update(w.session, item_code)
@@ -235,6 +337,14 @@ class Ledger:
             if problem:
                 raise _illegal(item, Status.CANCELLED, problem)
             on = cancelled_on or w.at.date()
+            if on < item.delegated_on:
+                raise InvalidInput(
+                    f"cancelledOn {on.isoformat()} is before the item was delegated "
+                    f"({item.delegated_on.isoformat()})",
+                    argument="cancelledOn",
+                )
+            if on > w.at.date() + _FUTURE_SLACK:
+                raise InvalidInput("cancelledOn is in the future", argument="cancelledOn")
             w.record("item", item.code, "status", item.status, Status.CANCELLED, reason_text)
             w.record("item", item.code, "cancelled_on", None, on.isoformat(), reason_text)
             await w.flush()
@@ -252,9 +362,12 @@ class Ledger:
         self, new: NewItem, *, idempotency_key: str, actor: str = SYSTEM_ACTOR
     ) -> DelegatedItem:
         """Enter one item in the ledger as DELEGATED (and ASSIGNED when a department is named)."""
+        new = checked_item(new)
 
         async def apply(w: _Writer) -> dict[str, Any]:
             await check_references(w.session, [new])
+            if new.delegated_on is not None and new.delegated_on > w.at.date() + _FUTURE_SLACK:
+                raise InvalidInput("delegatedOn is in the future", argument="delegatedOn")
             if await w.session.scalar(select(DelegatedItem.id).where(DelegatedItem.code == new.code)):
                 raise InvalidInput(f"item {new.code} is already in the ledger", argument="code")
             await add_items(w, [new])
@@ -281,6 +394,8 @@ class Ledger:
         """Record an account a department holds on a business system (issued today by default)."""
         holder_text = _text(holder, "holder", limit=64)
         role_text = _text(role, "role", limit=32)
+        department_code = _code(department_code, "departmentCode")
+        system_code = _code(system_code, "systemCode")
 
         async def apply(w: _Writer) -> dict[str, Any]:
             await _get(w.session, Department, department_code, "department")
@@ -289,6 +404,8 @@ class Ledger:
             requested = requested_on or issued
             if requested > issued:
                 raise InvalidInput("requestedOn is after issuedOn", argument="requestedOn")
+            if issued > w.at.date() + _FUTURE_SLACK:
+                raise InvalidInput("issuedOn is in the future", argument="issuedOn")
             duplicate = await w.session.scalar(
                 select(Account.id).where(
                     Account.department_code == department_code,
@@ -345,7 +462,9 @@ class Ledger:
         revoked_on: date | None = None,
     ) -> Account:
         """Revoke an account, with the reason."""
-        reason_text = _text(reason, "reason")
+        reason_text = _reason(reason)
+        if isinstance(account_id, bool) or not isinstance(account_id, int) or not 0 < account_id < 2**63:
+            raise InvalidInput("accountId must be a positive account number", argument="accountId")
 
         async def apply(w: _Writer) -> dict[str, Any]:
             account = await w.session.get(Account, account_id, with_for_update=True)
@@ -362,6 +481,8 @@ class Ledger:
             on = revoked_on or w.at.date()
             if account.issued_on is not None and on < account.issued_on:
                 raise InvalidInput("revokedOn is before the account was issued", argument="revokedOn")
+            if on > w.at.date() + _FUTURE_SLACK:
+                raise InvalidInput("revokedOn is in the future", argument="revokedOn")
             w.record("account", str(account.id), "revoked_on", None, on.isoformat(), reason_text)
             account.revoked_on = on
             account.revoke_reason = reason_text
@@ -377,8 +498,18 @@ class Ledger:
         self, operation: str, key: str, actor: str, request: dict[str, Any], apply: Apply
     ) -> dict[str, Any]:
         key_text = _text(key, "idempotencyKey", limit=_KEY_MAX)
-        actor_text = _text(actor, "actor", limit=_ACTOR_MAX)
+        actor_text = _text(actor, "actor", limit=_ACTOR_LIMIT, free_text=True)
         assert key_text is not None and actor_text is not None
+        if len(actor_text) > _ACTOR_MAX:
+            stored_actor = bounded_actor(actor_text)
+            # The history keeps the bounded form; the log line keeps who it stands for.
+            log.info(
+                "%s by a long principal id stored as %s",
+                operation,
+                stored_actor,
+                extra={"actor": actor_text, "stored_actor": stored_actor},
+            )
+            actor_text = stored_actor
         digest = _digest(operation, request)
         for attempt in range(2):
             try:
@@ -507,6 +638,20 @@ async def check_references(session: AsyncSession, items: Iterable[NewItem]) -> N
         missing = sorted(wanted - known)
         if missing:
             raise NotFound(f"no {label} {missing[0]}", entity=label, key=missing[0])
+    rows = await session.execute(
+        select(BusinessSystem.code, BusinessSystem.bureau_code).where(
+            BusinessSystem.code.in_({i.system_code for i in items})
+        )
+    )
+    owners: dict[str, str] = {code: bureau for code, bureau in rows}
+    for new in items:
+        owner = owners.get(new.system_code)
+        if owner is not None and owner != new.source_bureau_code:
+            raise InvalidInput(
+                f"business system {new.system_code} belongs to bureau {owner}, "
+                f"not to {new.source_bureau_code}",
+                argument="systemCode",
+            )
 
 
 async def _get(session: AsyncSession, model: type[Any], code: str, label: str) -> Any:

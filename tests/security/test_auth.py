@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from domain.errors import ConfigError
 from domain.principal import ANONYMOUS, Role
-from gateway.auth import DEMO_SECRET, AuthenticationError, Authenticator, AuthSettings
+from gateway.auth import DEMO_SECRET, AuthenticationError, Authenticator, AuthSettings, authenticator_for
 from tests.security.conftest import ACME, P1, SecureHub
 
 SECRET = "a-test-secret-that-is-long-enough-0123456789"
@@ -102,6 +102,13 @@ def test_minted_tokens_verify() -> None:
         ("not-a-jwt", "well-formed"),
         ("a.b.c", "well-formed"),
         ("x" * 9_000, "too long"),
+        # NumericDate claims as strings: PyJWT converts some of them itself; never a 500.
+        (sign(claims(exp=str(int(time.time()) + 600))), "'exp'"),
+        (sign(claims(iat=str(int(time.time())))), "'iat'"),
+        (sign(claims(nbf=str(int(time.time())))), "'nbf'"),
+        (sign(claims(iat=True)), "'iat'"),
+        (sign(claims(sub="   ")), "'sub'"),
+        (sign(claims(sub=12345)), "invalid"),
     ],
 )
 def test_bad_tokens_are_refused(token: str, reason: str) -> None:
@@ -109,6 +116,11 @@ def test_bad_tokens_are_refused(token: str, reason: str) -> None:
         hs().verify(token)
     assert caught.value.status_code == 401
     assert reason in caught.value.reason
+
+
+def test_a_subject_of_any_length_is_accepted() -> None:
+    subject = "https://idp.zone.internal/realms/zone/users/" + "a" * 500
+    assert hs().verify(sign(claims(sub=subject, role="ADMIN"))).subject == subject
 
 
 def test_edited_claims_break_the_signature() -> None:
@@ -281,3 +293,29 @@ def test_token_mint_warns_about_the_demo_secret(
     monkeypatch.delenv("ONEMATTER_AUTH_SECRET", raising=False)
     assert _mint("--role", "WINDOW_STAFF") == 0
     assert "DEMO secret" in capsys.readouterr().err
+
+
+async def test_a_numeric_string_exp_is_401_over_http(secure_hub: SecureHub) -> None:
+    now = int(time.time())
+    token = authenticator_for(secure_hub.settings).mint(subject="s", role=Role.ADMIN)
+    # Same secret and claims as a real token, with exp and iat as strings.
+    payload = jwt.decode(token, options={"verify_signature": False})
+    payload.update(exp=str(now + 600), iat=str(now))
+    forged = jwt.encode(payload, DEMO_SECRET, algorithm="HS256")  # the hub's: no secret is configured
+    response = await secure_hub.client.post(
+        "/graphql", json={"query": "{ __typename }"}, headers={"Authorization": f"Bearer {forged}"}
+    )
+    assert response.status_code == 401
+    assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert "'exp' claim must be a number" in response.json()["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("content_type", ["APPLICATION/JSON", "Application/Json; Charset=UTF-8"])
+async def test_media_types_match_case_insensitively(secure_hub: SecureHub, content_type: str) -> None:
+    response = await secure_hub.client.post(
+        "/graphql",
+        content=b'{"query": "{ __typename }"}',
+        headers={"Content-Type": content_type, "Accept": "APPLICATION/JSON"},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json() == {"data": {"__typename": "Query"}}
