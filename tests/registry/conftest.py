@@ -85,5 +85,12 @@ async def seeded(registry: Registry) -> Registry:
 
 
 @pytest.fixture
+async def reference(registry: Registry) -> Registry:
+    """A registry holding the departments, bureaus and systems, and no items."""
+    await seed(registry, reference_only=True)
+    return registry
+
+
+@pytest.fixture
 def ledger(registry: Registry) -> Ledger:
     return Ledger(registry)

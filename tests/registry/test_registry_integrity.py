@@ -17,29 +17,12 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from domain.errors import HubError, InvalidInput
-from registry.models import Account, Category, HistoryEntry, IdempotencyKey, Mode, Origin, table_of
-from registry.seed import seed
-from registry.service import Ledger, NewItem, bounded_actor
+from registry.models import Account, HistoryEntry, IdempotencyKey, table_of
+from registry.service import Ledger, bounded_actor
 from registry.store import Registry
+from tests.registry.test_registry_ledger import NEW
 
 PAIRS = 50
-
-NEW = NewItem(
-    code="430400-XK-SZJJ-950",
-    name="建设工程分阶段施工许可（基础部分）",
-    category=Category.LICENSING,
-    mode=Mode.DIRECT,
-    source_bureau_code="SZJJ",
-    system_code="GCJS",
-    origin=Origin.ADDED,
-    delegated_on=date(2023, 3, 1),
-)
-
-
-@pytest.fixture
-async def reference(registry: Registry) -> Registry:
-    await seed(registry, reference_only=True)
-    return registry
 
 
 @pytest.fixture

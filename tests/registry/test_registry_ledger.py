@@ -12,7 +12,6 @@ from domain.errors import IllegalTransition, InvalidInput, NotFound
 from registry import service
 from registry.models import Category, HistoryEntry, IdempotencyKey, Mode, Origin, Status
 from registry.queries import get_item, item_history
-from registry.seed import seed
 from registry.service import Ledger, NewItem
 from registry.store import Registry
 
@@ -26,12 +25,6 @@ NEW = NewItem(
     origin=Origin.ADDED,
     delegated_on=date(2023, 3, 1),
 )
-
-
-@pytest.fixture
-async def reference(registry: Registry) -> Registry:
-    await seed(registry, reference_only=True)
-    return registry
 
 
 async def _history_count(registry: Registry) -> int:
