@@ -63,7 +63,7 @@ def create_app(
         from gateway.response_cache import response_cache
         from schema import build_schema
 
-        ops_extensions = [metrics.OperationLabel] if ops.metrics else []
+        ops_extensions = metrics.operation_labels(settings) if ops.metrics else []
         schema = build_schema(
             extensions=[
                 *security.extensions(settings),
@@ -92,6 +92,7 @@ def create_app(
             yield
         finally:
             await app.state.services.aclose()
+            metrics.worker_exiting()
 
     # Security (gateway/security.py): headers, CORS, body limits, authentication, rate
     # limits and deadlines as middleware; depth/cost limits, masking and the access

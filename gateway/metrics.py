@@ -3,9 +3,12 @@
 Series (all prefixed ``onematter_``):
 
 - ``request_duration_seconds{operation,status}`` histogram: every HTTP request,
-  labelled by GraphQL operation (``query:matter``, ``mutation:recordTakeover``;
-  root fields checked against the schema, so the label set stays bounded) or by
-  path for the other routes;
+  labelled by GraphQL operation or by path for the other routes. The
+  ``operation`` values stay few whatever callers send (:func:`operation_label`):
+  the operation's name (names admitted first come, from signed-in callers, at
+  most ``MAX_OPERATION_NAMES`` per process, then ``other``), a trusted
+  document's name or ``document:<sha256 prefix>``, ``anonymous`` for an
+  unnamed operation, ``invalid`` for a document that did not parse or validate;
 - ``department_calls_total{department,outcome}``: pipeline calls by outcome
   (ok, cache_hit, coalesced, stale, error);
 - ``department_call_duration_seconds{department,outcome}`` histogram;
@@ -20,31 +23,34 @@ Department series come from the call pipeline's observers
 touches connector code. With ``onematter serve --workers N`` each worker is a
 process: ``prepare_workers()`` points prometheus_client's multiprocess mode at a
 shared directory before the workers start, and any worker's ``/metrics``
-answers for all of them.
+answers for all of them. The breaker gauge is live-only (``liveall``: one
+series per live worker, label ``pid``): a worker that exits removes its own
+(:func:`worker_exiting`), and a scrape removes those of workers that died
+(:func:`forget_dead_workers`). ``/metrics`` answers in the OpenMetrics format
+when the scraper's ``Accept`` asks for ``application/openmetrics-text``.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
+import re
 import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    REGISTRY,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-)
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import choose_encoder
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.extensions import SchemaExtension
+
+if TYPE_CHECKING:
+    from gateway.config import Settings
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -54,7 +60,9 @@ BREAKER_VALUES = {"CLOSED": 0, "HALF_OPEN": 1, "OPEN": 2}
 # Paths labelled as themselves; anything else is "other" (unbounded paths, unbounded labels).
 KNOWN_PATHS = frozenset({"/graphql", "/metrics", "/livez", "/readyz", "/healthz", "/"})
 OPERATION_STATE_KEY = "graphql_operation"
-MAX_ROOT_FIELDS = 4
+# Operation names kept as label values per process; later ones are "other".
+MAX_OPERATION_NAMES = 64
+_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,63}")
 
 REQUEST_DURATION = Histogram(
     "onematter_request_duration_seconds",
@@ -87,9 +95,10 @@ DEPARTMENT_CACHE = Counter(
 )
 BREAKER_STATE = Gauge(
     "onematter_department_breaker_state",
-    "Circuit breaker: 0 closed, 1 half-open, 2 open (the worst worker's, with several workers).",
+    "Circuit breaker: 0 closed, 1 half-open, 2 open (with several workers, one series per live worker).",
     ["department"],
-    multiprocess_mode="max",
+    # Each live worker's own state (label pid); a dead worker's series go with it.
+    multiprocess_mode="liveall",
 )
 BREAKER_OPENED = Counter(
     "onematter_department_breaker_opened", "Times the circuit breaker opened.", ["department"]
@@ -184,8 +193,40 @@ class MetricsMiddleware:
             child.observe(time.perf_counter() - started)
 
 
+class OperationNames:
+    """The operation names that may become label values: at most ``limit``, first come.
+
+    A name is admitted only from a signed-in caller whose document validated;
+    an anonymous caller may use an admitted name but never adds one. Past the
+    limit every new name is ``other``. Per process: with N workers, at most N
+    times ``limit`` (in practice the same few names in each).
+    """
+
+    def __init__(self, limit: int | None = None) -> None:
+        self.limit = MAX_OPERATION_NAMES if limit is None else limit
+        self.admitted: set[str] = set()
+
+    def label(self, name: str, *, authenticated: bool) -> str:
+        if name in self.admitted:
+            return name
+        if authenticated and len(self.admitted) < self.limit and _NAME.fullmatch(name):
+            self.admitted.add(name)
+            return name
+        return "other"
+
+
 class OperationLabel(SchemaExtension):
-    """Name the operation for the request histogram: ``<type>:<root fields>``."""
+    """Name the operation for the request histogram (see :func:`operation_label`)."""
+
+    def __init__(self, *, names: OperationNames, trusted: frozenset[str] | None = None) -> None:
+        self.names = names
+        self.trusted = trusted
+        self.validated = False
+
+    def on_validate(self):  # type: ignore[no-untyped-def]
+        yield
+        # Later, execution errors land in the same list: read it now.
+        self.validated = not self.execution_context.pre_execution_errors
 
     def on_operation(self):  # type: ignore[no-untyped-def]
         context = self.execution_context.context
@@ -195,15 +236,51 @@ class OperationLabel(SchemaExtension):
             setattr(state, OPERATION_STATE_KEY, "invalid")
         yield
         if state is not None:
-            setattr(state, OPERATION_STATE_KEY, operation_label(self.execution_context))
+            principal = getattr(context, "principal", None)
+            authenticated = bool(getattr(principal, "authenticated", False))
+            label = (
+                operation_label(
+                    self.execution_context,
+                    names=self.names,
+                    trusted=self.trusted,
+                    authenticated=authenticated,
+                )
+                if self.validated
+                else "invalid"
+            )
+            setattr(state, OPERATION_STATE_KEY, label)
 
 
-def operation_label(execution_context: Any) -> str:
-    """``query:matter``; ``invalid`` when the document did not parse or names unknown fields."""
+def operation_labels(settings: Settings) -> list[Callable[[], SchemaExtension]]:
+    """The schema extension that names operations, with one name book per app."""
+    from gateway.security import limits_settings
+    from schema.limits import load_trusted_documents
+
+    path = limits_settings(settings).trusted_documents
+    trusted = frozenset(load_trusted_documents(path)) if path is not None else None
+    return [functools.partial(OperationLabel, names=OperationNames(), trusted=trusted)]
+
+
+def operation_label(
+    execution_context: Any,
+    *,
+    names: OperationNames,
+    trusted: frozenset[str] | None = None,
+    authenticated: bool = False,
+) -> str:
+    """The ``operation`` label: a bounded set of values, whatever callers send.
+
+    ``invalid`` when the document did not parse (the extension also uses it for a
+    document that did not validate or was refused before execution); for one of the
+    trusted documents, its operation's name, else ``document:`` and the first 12
+    hex digits of its sha256 (both bounded by the trusted set); for any other
+    document ``anonymous`` if the operation has no name, the name if
+    :class:`OperationNames` admits it, else ``other``.
+    """
     document = execution_context.graphql_document
     if document is None:
         return "invalid"
-    from graphql import FieldNode, OperationDefinitionNode
+    from graphql import OperationDefinitionNode
 
     wanted = execution_context.operation_name
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
@@ -213,29 +290,25 @@ def operation_label(execution_context: Any) -> str:
     )
     if chosen is None or (wanted is None and len(operations) > 1):
         return "invalid"
-    kind = chosen.operation.value
-    root = execution_context.schema._schema.get_root_type(chosen.operation)
-    names = set()
-    for selection in chosen.selection_set.selections:
-        if not isinstance(selection, FieldNode):
-            names.add("fragment")
-            continue
-        name = selection.name.value
-        if root is None or (name not in root.fields and not name.startswith("__")):
-            return "invalid"
-        names.add(name)
-    if len(names) > MAX_ROOT_FIELDS:
-        return f"{kind}:multiple"
-    return f"{kind}:{'+'.join(sorted(names))}"
+    name = chosen.name.value if chosen.name else None
+    if trusted:
+        digest = hashlib.sha256((execution_context.query or "").encode()).hexdigest()
+        if digest in trusted:
+            return name or f"document:{digest[:12]}"
+    if name is None:
+        return "anonymous"
+    return names.label(name, authenticated=authenticated)
 
 
 # -- /metrics and worker processes -------------------------------------------------------
 
 
 def _registry() -> CollectorRegistry:
-    if os.environ.get(MULTIPROC_ENV):
+    folder = os.environ.get(MULTIPROC_ENV)
+    if folder:
         from prometheus_client import multiprocess
 
+        forget_dead_workers(folder)
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return registry
@@ -243,8 +316,53 @@ def _registry() -> CollectorRegistry:
 
 
 async def endpoint(request: Request) -> Response:
-    """``GET /metrics`` in the Prometheus text format."""
-    return Response(generate_latest(_registry()), media_type=CONTENT_TYPE_LATEST)
+    """``GET /metrics``: Prometheus text, or OpenMetrics when the scraper's Accept asks for it."""
+    encode, content_type = choose_encoder(request.headers.get("accept", ""))
+    return Response(encode(_registry()), headers={"Content-Type": content_type})
+
+
+_LIVE_FILE = re.compile(r"gauge_live[a-z]*_(\d+)\.db")
+
+
+def forget_dead_workers(folder: str) -> list[int]:
+    """Drop the live-only gauges of worker processes that are gone; returns their pids.
+
+    uvicorn replaces a worker that died without telling the others; its
+    breaker gauge would otherwise stay in every scrape. Counters and
+    histograms of a dead worker are kept: their totals must never go back.
+    """
+    from prometheus_client import multiprocess
+
+    gone: list[int] = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return gone
+    for name in names:
+        match = _LIVE_FILE.fullmatch(name)
+        if match and not _alive(int(match[1])):
+            gone.append(int(match[1]))
+            multiprocess.mark_process_dead(int(match[1]), folder)  # type: ignore[no-untyped-call]
+    return gone
+
+
+def worker_exiting() -> None:
+    """A worker's last step (lifespan shutdown): its live-only gauges go with it."""
+    folder = os.environ.get(MULTIPROC_ENV)
+    if folder:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(os.getpid(), folder)  # type: ignore[no-untyped-call]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
 
 
 def prepare_workers(workers: int) -> Callable[[], None]:

@@ -42,6 +42,8 @@ class RunningHub:
     url: str
     process: subprocess.Popen[str]
     lines: list[str] = field(default_factory=list)
+    # The process's output lines not read yet (None: it exited); startup reads up to the last ready line.
+    output: queue.Queue[str | None] = field(default_factory=queue.Queue)
 
     @property
     def banner(self) -> str:
@@ -81,7 +83,7 @@ class RunningHub:
             command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path
         )
         hub = cls(url=f"http://127.0.0.1:{port}", process=process)
-        lines: queue.Queue[str | None] = queue.Queue()
+        lines = hub.output
 
         def pump() -> None:
             assert process.stdout is not None

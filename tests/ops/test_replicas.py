@@ -244,7 +244,7 @@ def test_replicas_log_json_and_share_one_metrics_view_per_replica(
         a.query(MATTER, {"code": code})
     after = httpx.get(f"{a.url}/metrics", timeout=10).text
     name = "onematter_request_duration_seconds_count"
-    moved = value(after, name, operation="query:matter") - value(before, name, operation="query:matter")
+    moved = value(after, name, operation="Matter") - value(before, name, operation="Matter")
     assert moved == 4  # every worker's requests, whichever worker answered the scrape
 
     ready = httpx.get(f"{a.url}/readyz", timeout=10)
