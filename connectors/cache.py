@@ -16,6 +16,8 @@ from urllib.parse import unquote, urlsplit
 from aiocache import SimpleMemoryCache
 from aiocache.serializers import PickleSerializer
 
+from domain.errors import ConfigError
+
 if TYPE_CHECKING:
     from aiocache.base import BaseCache
 
@@ -33,7 +35,7 @@ class CacheBackendSettings(Protocol):
     def namespace(self) -> str: ...
 
 
-class CacheConfigError(ValueError):
+class CacheConfigError(ConfigError):
     """The cache settings are unusable; the message says which setting (never a password)."""
 
 

@@ -10,10 +10,10 @@ client's default headers, loads the WSDL through a second, synchronous client
 of its own, logs whole messages at debug level and turns HTTP statuses into
 its own exceptions before the call pipeline can see them. Two fixed operations
 do not need a WSDL-driven runtime, so envelopes are built with
-``lxml.etree`` (never string-built) and answers parsed with a hardened lxml
-parser: no entity resolution, no DTD loading, no network, no huge trees, and
-any DOCTYPE refused (DepartmentMalformed). zeep still checks, in the fixture
-tests, that the WSDL and the answers agree.
+``lxml.etree`` (never string-built) and answers parsed with the hardened parser
+of connectors/xmlfields.py (no entities, no DTD, no network; a DOCTYPE is
+DepartmentMalformed). zeep still checks, in the fixture tests, that the WSDL
+and the answers agree.
 
 Status labels (raw kept)::
 
@@ -28,15 +28,17 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 import httpx
 from lxml import etree
 
+from connectors.failures import check_response, parsed
 from connectors.http import health_check
-from connectors.pipeline import CallPipeline, check_response, with_source, with_sources
+from connectors.pipeline import CallPipeline, with_source, with_sources
+from connectors.xmlfields import Reader, parse_xml, text_of, xml_safe
 from domain.errors import DepartmentMalformed, DepartmentRejected, DepartmentUnavailable
 from domain.records import (
     ApprovalItem,
@@ -84,7 +86,7 @@ ITEM_KINDS_BY_CODE: dict[str, str] = {
 }
 
 _YMD = re.compile(r"\d{8}")
-T = TypeVar("T")
+rf = Reader(TNS)  # the department's elements
 
 
 class CivilAirDefenceConnector:
@@ -107,14 +109,14 @@ class CivilAirDefenceConnector:
 
     async def fetch_project(self, project_code: str) -> DepartmentView | None:
         """The department's case for one project (``QueryCase``); None if it has none."""
-        if not _xml_safe(project_code):
+        if not xml_safe(project_code):
             return None  # cannot be a project code, and cannot travel in XML
         fetched = await self.pipeline.call("case", project_code, lambda: self._query_case(project_code))
         return with_source(fetched)
 
     async def fetch_projects(self, project_codes: Sequence[str]) -> Mapping[str, DepartmentView]:
         """Batch lookup through ``QueryCases``, ``batch_size`` codes per call."""
-        codes = [c for c in dict.fromkeys(project_codes) if _xml_safe(c)]
+        codes = [c for c in dict.fromkeys(project_codes) if xml_safe(c)]
         if not codes:
             return {}
         found = await self.pipeline.call_batch("case", codes, self._query_cases)
@@ -133,8 +135,7 @@ class CivilAirDefenceConnector:
         body = await self._call("QueryCase", [project_code])
         if body is None:
             return None
-        answer = _child(body, "QueryCaseResponse")
-        return _parsed(lambda: parse_case(_child(answer, "aj")))
+        return parsed(NAME, lambda: parse_case(rf.child(rf.child(body, "QueryCaseResponse"), "aj")))
 
     async def _query_cases(self, project_codes: list[str]) -> dict[str, DepartmentView]:
         views: dict[str, DepartmentView] = {}
@@ -142,8 +143,7 @@ class CivilAirDefenceConnector:
             body = await self._call("QueryCases", project_codes[start : start + self.batch_size])
             if body is None:  # a batch never faults for unknown codes
                 raise DepartmentMalformed(f"{NAME} answered a batch with a not-found fault", department=NAME)
-            answer = _child(body, "QueryCasesResponse")
-            for view in _parsed(functools.partial(parse_cases, answer)):
+            for view in parsed(NAME, functools.partial(parse_cases, body)):
                 views[view.project_code] = view
         return views
 
@@ -166,57 +166,19 @@ class CivilAirDefenceConnector:
                     f"{NAME} refused the request (SOAP fault {faultcode})", department=NAME, status_code=500
                 )
         check_response(response, department=NAME)
-        return _parsed(lambda: _body(parse_xml(response.content)))
+        return parsed(NAME, lambda: _body(parse_xml(response.content)))
 
 
 # -- building and parsing -----------------------------------------------------------------
 
 
-def _t(name: str) -> str:
-    return f"{{{TNS}}}{name}"
-
-
 def build_request(operation: str, project_codes: Sequence[str]) -> bytes:
     """A SOAP 1.1 request envelope for ``operation`` with one ``xmbm`` per code."""
     env = etree.Element(f"{{{SOAP_ENV}}}Envelope", nsmap={"soap": SOAP_ENV, "rf": TNS})
-    request = etree.SubElement(etree.SubElement(env, f"{{{SOAP_ENV}}}Body"), _t(operation))
+    request = etree.SubElement(etree.SubElement(env, f"{{{SOAP_ENV}}}Body"), rf.tag(operation))
     for code in project_codes:
-        etree.SubElement(request, _t("xmbm")).text = code
+        etree.SubElement(request, rf.tag("xmbm")).text = code
     return bytes(etree.tostring(env, xml_declaration=True, encoding="utf-8"))
-
-
-def _xml_safe(value: str) -> bool:
-    try:
-        etree.Element("x").text = value
-    except ValueError:  # control characters and the like
-        return False
-    return bool(value)
-
-
-@functools.cache
-def _parser() -> etree.XMLParser:
-    return etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=False,
-        remove_comments=True,
-        remove_pis=True,
-    )
-
-
-class UnsafeXml(ValueError):
-    """The answer carried a DOCTYPE (entity declarations, external subsets): refused."""
-
-
-def parse_xml(content: bytes) -> etree._Element:
-    """Parse an answer safely; ValueError (``XMLSyntaxError`` or ``UnsafeXml``) if we will not."""
-    root = etree.fromstring(content, _parser())
-    docinfo = root.getroottree().docinfo
-    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
-        raise UnsafeXml("DOCTYPE refused")
-    return root
 
 
 def _body(root: etree._Element) -> etree._Element:
@@ -238,119 +200,65 @@ def read_fault(content: bytes) -> tuple[str, str | None] | None:
         return None
     faultcode = (fault.findtext("faultcode") or "").strip()
     local = faultcode.rpartition(":")[2]  # soap:Client -> Client; the prefix is the sender's choice
-    dm = fault.findtext(f"detail/{_t('CaseFault')}/{_t('dm')}")
+    dm = fault.findtext(f"detail/{rf.tag('CaseFault')}/{rf.tag('dm')}")
     return local, dm.strip() if dm else None
 
 
-def _child(parent: etree._Element, name: str) -> etree._Element:
-    child = parent.find(_t(name))
-    if child is None:
-        raise DepartmentMalformed(f"{NAME} answered without {name}", department=NAME)
-    return child
-
-
-def parse_cases(answer: etree._Element) -> list[DepartmentView]:
-    return [parse_case(aj) for aj in answer.iterfind(_t("aj"))]
+def parse_cases(body: etree._Element) -> list[DepartmentView]:
+    """The cases of a ``QueryCasesResponse`` in a SOAP Body."""
+    return [parse_case(aj) for aj in rf.children(rf.child(body, "QueryCasesResponse"), "aj")]
 
 
 def parse_case(aj: etree._Element) -> DepartmentView:
     """One ``aj`` (案件) element as the department's view of a project."""
-    code = _text(aj, "xmbm")
+    code = rf.text(aj, "xmbm")
     decision = None
-    jslx = _opt_text(aj, "jslx")
+    jslx = rf.opt_text(aj, "jslx")
     if jslx is not None:
-        label = _text(aj, "zt")
+        label = rf.text(aj, "zt")
         decision = CivilAirDefenceDecision(
             requirement=REQUIREMENTS[jslx],
-            shelter_area_m2=_opt_float(aj, "fkmj"),
-            fee_yuan=_opt_float(aj, "jyje"),
+            shelter_area_m2=rf.opt_float(aj, "fkmj"),
+            fee_yuan=rf.opt_float(aj, "jyje"),
             status=STATUS_LABELS[label],
             raw_status=label,
         )
-    items = tuple(parse_item(sx) for sx in aj.iterfind(_t("sx")))
+    items = tuple(parse_item(sx) for sx in rf.children(aj, "sx"))
     return DepartmentView(department=NAME, project_code=code, items=items, civil_air_defence=decision)
 
 
 def parse_item(sx: etree._Element) -> ApprovalItem:
     """One ``sx`` (事项) element as an approval item."""
-    label = _text(sx, "zt")
-    rcqcl = sx.find(_t("rcqcl"))
+    label = rf.text(sx, "zt")
+    rcqcl = sx.find(rf.tag("rcqcl"))
     return ApprovalItem(
         department=NAME,
-        kind=ITEM_KINDS_BY_CODE[_text(sx, "sxbm")],
-        name=_text(sx, "sxmc"),
+        kind=ITEM_KINDS_BY_CODE[rf.text(sx, "sxbm")],
+        name=rf.text(sx, "sxmc"),
         status=STATUS_LABELS[label],
         raw_status=label,
-        file_number=_opt_text(sx, "ajbh"),
+        file_number=rf.opt_text(sx, "ajbh"),
         submitted_on=_opt_date(sx, "sqrq"),
         accepted_on=_opt_date(sx, "slrq"),
         decided_on=_opt_date(sx, "bjrq"),
-        statutory_limit_days=_opt_int(sx, "fdsx"),
-        promised_limit_days=_opt_int(sx, "cnsx"),
-        paused=tuple((_date(z, "ksrq"), _opt_date(z, "jsrq")) for z in sx.iterfind(_t("ztjl"))),
-        certificate_number=_opt_text(sx, "pfwh"),
-        missing_materials=() if rcqcl is None else tuple(_text_of(c) for c in rcqcl.iterfind(_t("clmc"))),
+        statutory_limit_days=rf.opt_int(sx, "fdsx"),
+        promised_limit_days=rf.opt_int(sx, "cnsx"),
+        paused=tuple((_date(z, "ksrq"), _opt_date(z, "jsrq")) for z in rf.children(sx, "ztjl")),
+        certificate_number=rf.opt_text(sx, "pfwh"),
+        missing_materials=() if rcqcl is None else tuple(text_of(c) for c in rf.children(rcqcl, "clmc")),
         materials_due_on=_opt_date(sx, "rcjzrq"),
-        on_commitment=_bool(sx, "gzcn"),
+        on_commitment=rf.boolean(sx, "gzcn"),
     )
 
 
-def _parsed(parse: Callable[[], T]) -> T:
-    """Run ``parse``; an answer we cannot read becomes DepartmentMalformed (no payload text)."""
-    try:
-        return parse()
-    except (ValueError, KeyError, TypeError, etree.XMLSyntaxError) as exc:
-        raise DepartmentMalformed(
-            f"{NAME} answered a body that does not parse ({type(exc).__name__})", department=NAME
-        ) from exc
-
-
-# Typed getters: each raises KeyError/ValueError on a wrong shape.
-
-
-def _text_of(el: etree._Element) -> str:
-    text = (el.text or "").strip()
-    if not text:
-        raise ValueError("empty element")
-    return text
-
-
-def _opt_text(parent: etree._Element, name: str) -> str | None:
-    el = parent.find(_t(name))
-    return None if el is None else _text_of(el)
-
-
-def _text(parent: etree._Element, name: str) -> str:
-    value = _opt_text(parent, name)
-    if value is None:
-        raise KeyError(name)
-    return value
-
-
-def _opt_int(parent: etree._Element, name: str) -> int | None:
-    value = _opt_text(parent, name)
-    return None if value is None else int(value)
-
-
-def _opt_float(parent: etree._Element, name: str) -> float | None:
-    value = _opt_text(parent, name)
-    return None if value is None else float(value)
-
-
-def _bool(parent: etree._Element, name: str) -> bool:
-    value = _text(parent, name)
-    if value in ("true", "1"):
-        return True
-    if value in ("false", "0"):
-        return False
-    raise ValueError(f"{name} is not an xs:boolean")
+# Dates: this department writes 20240305, nothing else.
 
 
 def _opt_date(parent: etree._Element, name: str) -> date | None:
-    value = _opt_text(parent, name)
+    value = rf.opt_text(parent, name)
     if value is None:
         return None
-    if _YMD.fullmatch(value) is None:  # this department writes 20240305, nothing else
+    if _YMD.fullmatch(value) is None:
         raise ValueError(f"{name} is not a YYYYMMDD date")
     return date(int(value[:4]), int(value[4:6]), int(value[6:]))
 

@@ -1,30 +1,15 @@
-"""Small helpers the JSON connectors share: typed field getters, parsing, health.
+"""Typed field getters the JSON connectors share, and a safe path segment.
 
 The getters raise ``TypeError``/``KeyError``/``ValueError`` on a wrong shape;
-``parsed`` turns any of those into ``DepartmentMalformed`` (naming the
-exception type, never payload text), so a connector's parser reads like the
-department's document and still never guesses.
+``connectors.failures.parsed`` turns any of those into ``DepartmentMalformed``
+(naming the exception type, never payload text), so a connector's parser reads
+like the department's document and still never guesses.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote
-
-from domain.errors import DepartmentMalformed
-
-T = TypeVar("T")
-
-
-def parsed(department: str, parse: Callable[[], T]) -> T:
-    """Run ``parse``; a body that does not parse becomes DepartmentMalformed."""
-    try:
-        return parse()
-    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
-        raise DepartmentMalformed(
-            f"{department} answered a body that does not parse ({type(exc).__name__})", department=department
-        ) from exc
 
 
 def segment(value: str) -> str:
@@ -47,6 +32,18 @@ def string(raw: Any, key: str) -> str:
 
 def opt_string(raw: Any, key: str) -> str | None:
     return None if get(raw, key) is None else string(raw, key)
+
+
+def text(raw: Any, key: str) -> str:
+    """A string that must not be empty (an identifier, a label)."""
+    value = string(raw, key)
+    if not value:
+        raise ValueError(f"{key} is empty")
+    return value
+
+
+def opt_text(raw: Any, key: str) -> str | None:
+    return None if get(raw, key) is None else text(raw, key)
 
 
 def integer(raw: Any, key: str) -> int:

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 
+from connectors.failures import parsed
 from connectors.http import health_check
-from connectors.jsonfields import parsed, segment
+from connectors.jsonfields import segment
 from connectors.mapping_format import MANY_SLOTS, SLOTS, FieldSpec, Mapping_, Request, load_mapping, parse_day
 from connectors.pipeline import CallPipeline, check_response, with_source, with_sources
 from domain.errors import DepartmentRejected

@@ -18,10 +18,12 @@
 A connector builds one ``CallPipeline`` and wraps each lookup:
 ``await self.pipeline.call("project", code, lambda: self._get(code))``.
 Inside ``fetch`` it makes httpx calls, passes responses through
-``check_response`` and parses; httpx exceptions and parse errors are
-translated here, in one place, into the error tree of connectors/errors.py.
-Error messages name the department and the failure, never a URL, a
-credential or payload text. docs/connectors.md has the failure-semantics table.
+``check_response`` and parses with ``parsed``; whatever else escapes is
+translated by ``connectors.failures.translate``, the one place department
+failures become the error tree of domain/errors.py. Retries compose
+tenacity's strategies (stop after N attempts or before the deadline, wait
+for Retry-After or an exponential backoff with jitter) with an injectable
+``sleep``. docs/connectors.md has the failure-semantics table.
 """
 
 from __future__ import annotations
@@ -29,23 +31,29 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import random
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
-import httpx
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+    wait_random,
+)
+from tenacity.stop import stop_base
+from tenacity.wait import wait_base
 
 from connectors.breaker import BreakerState, CircuitBreaker
+from connectors.failures import check_response, parsed, translate
 from connectors.tracing import Attempt, attempt_var
 from domain.errors import (
     ConnectorError,
-    DepartmentMalformed,
     DepartmentRejected,
     DepartmentTimeout,
     DepartmentUnavailable,
@@ -57,13 +65,21 @@ if TYPE_CHECKING:
 
     from connectors.settings import ConnectorSettings
 
+# What a connector module needs from here: the pipeline, its results, and the two
+# failure helpers every fetch uses (defined in connectors.failures).
+__all__ = [
+    "CallEvent",
+    "CallPipeline",
+    "Fetched",
+    "PipelineStats",
+    "check_response",
+    "parsed",
+    "with_source",
+    "with_sources",
+]
+
 T = TypeVar("T")
 log = logging.getLogger("onematter.connectors")
-
-TRANSIENT_STATUSES = frozenset({408, 429, 502, 503, 504})
-# Exceptions a parser raises on a body it cannot read (json, pydantic, dict
-# access, int(), xml.etree / lxml / defusedxml): the department's answer is bad.
-PARSE_ERRORS = (ValueError, KeyError, IndexError, TypeError, SyntaxError)
 
 Outcome = Literal["ok", "cache_hit", "coalesced", "stale", "error"]
 
@@ -164,100 +180,36 @@ class _Entry:
     latency_ms: float
 
 
-# -- marking and translating failures ----------------------------------------------
+# -- retry strategies tenacity does not ship ------------------------------------------
 
 
-def mark_transient(exc: ConnectorError, *, retry_after: float | None = None) -> ConnectorError:
-    """Mark ``exc`` as worth retrying (optionally not before ``retry_after`` seconds)."""
-    exc.transient = True  # type: ignore[attr-defined]
-    exc.retry_after = retry_after  # type: ignore[attr-defined]
-    return exc
+# Lowercase like the tenacity strategies they sit beside.
+class stop_before_deadline(stop_base):
+    """Stop when the next sleep would end at or past ``deadline`` on ``clock``.
 
-
-def is_transient(exc: BaseException) -> bool:
-    return bool(getattr(exc, "transient", False))
-
-
-def retry_after_s(response: httpx.Response, *, now: float | None = None) -> float | None:
-    """The Retry-After header in seconds (delta-seconds or an HTTP date), if any."""
-    raw = response.headers.get("retry-after")
-    if not raw:
-        return None
-    raw = raw.strip()
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(raw)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
-
-
-def check_response(
-    response: httpx.Response, *, department: str, ok: Sequence[int] = (200,)
-) -> httpx.Response:
-    """Return ``response`` if its status is in ``ok``; else raise the right error.
-
-    502/503/504/408/429 raise a transient ``DepartmentUnavailable`` (retried,
-    429 and 503 honouring Retry-After); 401/403 and other 4xx raise
-    ``DepartmentRejected`` (never retried); other statuses raise
-    ``DepartmentUnavailable``. Messages carry the status, not the URL or body.
+    tenacity's own ``stop_before_delay`` measures with ``time.monotonic`` from its
+    first attempt; this one uses the pipeline's injectable clock and the call's
+    start, so a test's fake clock moves it and the bare first attempt counts.
     """
-    status = response.status_code
-    if status in ok:
-        return response
-    if status in TRANSIENT_STATUSES:
-        what = {429: "rate limited the hub", 503: "is unavailable (maintenance or overload)"}.get(
-            status, "did not answer in time" if status in (408, 504) else "answered through a bad gateway"
-        )
-        error = DepartmentUnavailable(f"{department} {what} (HTTP {status})", department=department)
-        raise mark_transient(error, retry_after=retry_after_s(response))
-    if status in (401, 403):
-        raise DepartmentRejected(
-            f"{department} refused the hub's credentials (HTTP {status})",
-            department=department,
-            status_code=status,
-        )
-    if 400 <= status < 500:
-        raise DepartmentRejected(
-            f"{department} rejected the request (HTTP {status})", department=department, status_code=status
-        )
-    raise DepartmentUnavailable(f"{department} failed (HTTP {status})", department=department)
+
+    def __init__(self, deadline: float, clock: Callable[[], float]) -> None:
+        self.deadline = deadline
+        self.clock = clock
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return self.clock() + retry_state.upcoming_sleep >= self.deadline
 
 
-def translate(exc: BaseException, *, department: str) -> ConnectorError:
-    """The one place httpx and parse exceptions become the hub's errors."""
-    if isinstance(exc, ConnectorError):
-        return exc
-    if isinstance(exc, httpx.TimeoutException | TimeoutError):
-        return mark_transient(
-            DepartmentTimeout(f"{department} did not answer in time", department=department)
-        )
-    if isinstance(exc, httpx.HTTPStatusError):  # a connector used raise_for_status()
-        try:
-            check_response(exc.response, department=department, ok=())
-        except ConnectorError as mapped:
-            return mapped
-    if isinstance(exc, httpx.ConnectError):
-        return mark_transient(
-            DepartmentUnavailable(f"{department} refused the connection", department=department)
-        )
-    if isinstance(exc, httpx.DecodingError):
-        return DepartmentMalformed(f"{department} sent a body that cannot be decoded", department=department)
-    if isinstance(exc, httpx.TransportError):  # read/write errors, dropped connections, protocol errors
-        return mark_transient(
-            DepartmentUnavailable(
-                f"{department}: the connection failed ({type(exc).__name__})", department=department
-            )
-        )
-    if isinstance(exc, PARSE_ERRORS):
-        return DepartmentMalformed(f"{department} sent an answer the hub cannot read", department=department)
-    log.error("unexpected error in the %s connector", department, exc_info=exc)
-    return DepartmentUnavailable(f"{department}: the connector failed unexpectedly", department=department)
+class wait_retry_after(wait_base):
+    """The department's Retry-After when the failure carries one, else ``otherwise``."""
+
+    def __init__(self, *, otherwise: wait_base) -> None:
+        self.otherwise = otherwise
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        failure = retry_state.outcome.exception() if retry_state.outcome else None
+        after = failure.retry_after if isinstance(failure, ConnectorError) else None
+        return self.otherwise(retry_state) if after is None else after
 
 
 # -- the pipeline ------------------------------------------------------------------
@@ -310,7 +262,6 @@ class CallPipeline:
         )
         self._counters = _Counters()
         self._inflight: dict[tuple[str, str], asyncio.Future[Fetched[Any]]] = {}
-        self._rng = random.Random()
 
     # -- public API --------------------------------------------------------------------
 
@@ -473,10 +424,10 @@ class CallPipeline:
             stale = await self._stale(exc, [cache_key]) if cache_key is not None else {}
             entry = stale.get(cache_key) if cache_key is not None else None
             if entry is None:
-                self._emit(op, "error", started, code=exc.code, attempts=_attempts(exc), cache_misses=missed)
+                self._emit(op, "error", started, code=exc.code, attempts=exc.attempts, cache_misses=missed)
                 raise
             self._counters.stale_served += 1
-            self._emit(op, "stale", started, code=exc.code, attempts=_attempts(exc), cache_misses=missed)
+            self._emit(op, "stale", started, code=exc.code, attempts=exc.attempts, cache_misses=missed)
             return Fetched(entry.value, self._meta(started, entry.stored_at, stale=True))
         fetched_at = self.now()
         if cache_key is not None:
@@ -518,7 +469,7 @@ class CallPipeline:
                     outcome,
                     started,
                     code=exc.code,
-                    attempts=_attempts(exc),
+                    attempts=exc.attempts,
                     keys=len(keys),
                     cache_hits=hits,
                     cache_misses=len(keys),
@@ -592,28 +543,6 @@ class CallPipeline:
     async def _retrying(
         self, fetch: Callable[[], Awaitable[T]], tries: list[int], started: float, *, idempotent: bool
     ) -> T:
-        retry = self.settings.retry
-        max_attempts = retry.attempts if idempotent else 1
-        deadline_s = self.settings.deadline_s
-        planned: dict[int, float | None] = {}
-
-        def plan(failed: int, exc: BaseException | None) -> float | None:
-            """The wait after failed attempt number ``failed``, or None to stop.
-
-            Decided once per attempt, so that stop and wait agree on the jitter.
-            """
-            if failed not in planned:
-                after = getattr(exc, "retry_after", None)
-                if after is not None:
-                    wait = float(after)
-                else:
-                    backoff = min(retry.max_backoff_s, retry.backoff_s * 2 ** (failed - 1))
-                    wait = backoff + self._rng.uniform(0, retry.jitter_s)
-                # Never sleep into the deadline: stop when no time would be left to try.
-                remaining = deadline_s - (self.clock() - started)
-                planned[failed] = None if failed >= max_attempts or wait >= remaining else wait
-            return planned[failed]
-
         async def attempt() -> T:
             tries[0] += 1
             # Tells a traced HTTP request which department call and which try it is.
@@ -628,29 +557,34 @@ class CallPipeline:
                 attempt_var.reset(marked)
 
         # The first attempt runs bare: most calls succeed, and tenacity's machinery
-        # costs more CPU than a loopback round trip. Retries go through tenacity.
+        # costs more CPU than a loopback round trip. A transient failure hands over to
+        # tenacity, which counts it as its own first attempt.
         try:
             return await attempt()
         except ConnectorError as exc:
-            if not is_transient(exc):
+            if not (exc.transient and idempotent):
                 raise
-            first_wait = plan(1, exc)
-            if first_wait is None:
-                raise
-        await self.sleep(first_wait)
+            first: ConnectorError | None = exc
+        async for trying in self._retry_policy(started):
+            with trying:
+                if first is not None:
+                    failed, first = first, None
+                    raise failed
+                return await attempt()
+        raise AssertionError("tenacity re-raises the last failure")  # pragma: no cover
 
-        def outcome(state: RetryCallState) -> BaseException | None:
-            return state.outcome.exception() if state.outcome else None
-
-        retrying = AsyncRetrying(
-            # tenacity counts from its own first attempt, our second.
-            stop=lambda state: plan(state.attempt_number + 1, outcome(state)) is None,
-            wait=lambda state: plan(state.attempt_number + 1, outcome(state)) or 0.0,
-            retry=retry_if_exception(is_transient),
+    def _retry_policy(self, started: float) -> AsyncRetrying:
+        """tenacity's strategies over the connector's ``[retry]`` settings, for one call."""
+        retry = self.settings.retry
+        backoff = wait_exponential(multiplier=retry.backoff_s, max=retry.max_backoff_s)
+        return AsyncRetrying(
+            stop=stop_after_attempt(retry.attempts)
+            | stop_before_deadline(started + self.settings.deadline_s, self.clock),
+            wait=wait_retry_after(otherwise=backoff + wait_random(0, retry.jitter_s)),
+            retry=retry_if_exception(lambda exc: isinstance(exc, ConnectorError) and exc.transient),
             sleep=self.sleep,
             reraise=True,
         )
-        return await retrying(attempt)
 
     # -- cache -------------------------------------------------------------------------
 
@@ -738,7 +672,7 @@ class CallPipeline:
         c.max_attempts = max(c.max_attempts, attempts)
 
     def _failed(self, exc: ConnectorError, *, attempts: int) -> None:
-        exc.attempts = attempts  # type: ignore[attr-defined]
+        exc.attempts = attempts
         self._count_attempts(attempts)
         self._counters.errors[exc.code] += 1
         self._counters.last_error = exc.code
@@ -779,10 +713,6 @@ class CallPipeline:
                 observer(event)
             except Exception:
                 log.exception("a call observer failed for %s", self.department)
-
-
-def _attempts(exc: BaseException) -> int:
-    return int(getattr(exc, "attempts", 0))
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:

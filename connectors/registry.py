@@ -19,6 +19,7 @@ from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING
 
 from connectors.settings import ConnectorSettings
+from domain.errors import ConfigError
 
 if TYPE_CHECKING:
     import httpx
@@ -31,7 +32,7 @@ NAME_RULE = re.compile(r"[a-z][a-z0-9_]{0,39}")
 log = logging.getLogger("onematter.connectors")
 
 
-class ConnectorLoadError(Exception):
+class ConnectorLoadError(ConfigError):
     """A connector entry point cannot be loaded or used; the message names it and says why."""
 
 

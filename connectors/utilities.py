@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from connectors import jsonfields as j
+from connectors.failures import parsed
 from connectors.http import health_check
-from connectors.jsonfields import parsed, segment
+from connectors.jsonfields import segment
 from connectors.pipeline import CallPipeline, check_response, with_source, with_sources
 from domain.records import (
     ApprovalItem,

@@ -1,12 +1,23 @@
-"""The hub's error tree.
+"""The hub's error tree: every error class the hub raises on purpose.
 
 ::
 
-    HubError                          anything the hub reports on purpose
-    ├── InvalidInput                  BAD_USER_INPUT: an argument broke a rule; nothing was called
-    ├── ConfigError                   a configuration file or override is invalid; the message says where
+    HubError                          INTERNAL_SERVER_ERROR: the one default code
+    ├── InvalidInput(argument=)       BAD_USER_INPUT: an argument broke a rule; nothing was called
+    ├── ImportRejected                BAD_USER_INPUT: a delegation spreadsheet has errors; nothing
+    │                                 was imported (registry.spreadsheet; ``errors`` names the rows)
+    ├── SeedError                     BAD_USER_INPUT: the report's ledger cannot be seeded here
+    │                                 (registry.seed: the registry is not empty, or counts disagree)
+    ├── ConfigError                   CONFIG_INVALID: a configuration file or override is invalid;
+    │   │                             the message says where
+    │   ├── CacheConfigError          the [cache] settings are unusable (connectors.cache)
+    │   ├── ConnectorLoadError        a connector entry point cannot be loaded or used
+    │   │                             (connectors.registry)
+    │   └── ServicesError             the hub cannot start with these settings (gateway.services)
+    ├── AuthenticationError           UNAUTHENTICATED: the bearer token was refused; an HTTP 401
+    │                                 before GraphQL runs (gateway.auth)
     ├── IllegalTransition             ILLEGAL_TRANSITION: the ledger's lifecycle forbids this change now
-    ├── NotFound                      NOT_FOUND: no such item, account, department or system
+    ├── NotFound(entity=, key=)       NOT_FOUND: no such item, account, department or system
     └── ConnectorError(department=)   a department's failure, reported as that department's
         ├── DepartmentUnavailable     DEPARTMENT_UNAVAILABLE: connect error, 5xx, 429 after
         │   │                         retries, maintenance, breaker open
@@ -16,9 +27,26 @@
                                       (4xx the connector does not expect, bad credentials;
                                       a 404 a connector expects means "unknown", not an error)
 
-httpx errors are caught in one place, the call pipeline, and re-raised as these
-``from exc``. Resolvers see only ``HubError``; anything else is masked. Messages
-never carry URLs, credentials or payloads.
+Outside the tree, on purpose:
+
+- ``Forbidden`` (schema.permissions; FORBIDDEN) is a ``GraphQLError``, the type
+  Strawberry's permission classes must raise;
+- ``UnsafeXml`` (connectors.xmlfields: a DOCTYPE refused) and ``NotAWorkbook``
+  (registry.xlsx) are ``ValueError``s of a parser, translated into the tree
+  (``DepartmentMalformed``, ``ImportRejected``) before any caller sees them;
+- ``NoDirectory`` (schema.loaders: no connector is the project directory) is a
+  deployment bug, masked like any other.
+
+A ``ConnectorError`` carries what the call pipeline needs, as keyword-only
+constructor arguments: ``transient`` (worth retrying now: a 503, a dropped
+connection), ``retry_after`` (the department's Retry-After, in seconds) and
+``attempts`` (how many upstream attempts the failed call made; the pipeline
+records it when it gives up). ``retryable`` is what the caller is told: may a
+later request succeed?
+
+httpx and parse exceptions are caught in one place, ``connectors.failures``,
+and re-raised as these ``from exc``. Resolvers see only ``HubError``; anything
+else is masked. Messages never carry URLs, credentials or payloads.
 """
 
 from __future__ import annotations
@@ -27,7 +55,7 @@ from __future__ import annotations
 class HubError(Exception):
     """Base of every error the hub reports on purpose."""
 
-    code = "INTERNAL"
+    code = "INTERNAL_SERVER_ERROR"
     retryable = False
 
     def extensions(self) -> dict[str, object]:
@@ -48,40 +76,10 @@ class InvalidInput(HubError):
         return {"code": self.code, "argument": self.argument, "rule": self.rule}
 
 
-class ConnectorError(HubError):
-    """A department call failed; ``department`` names the department, not the hub."""
+class ConfigError(HubError):
+    """The configuration file or an override is invalid; the message says where."""
 
-    code = "DEPARTMENT_UNAVAILABLE"
-
-    def __init__(self, message: str, *, department: str) -> None:
-        super().__init__(message)
-        self.department = department
-
-    def extensions(self) -> dict[str, object]:
-        return {"code": self.code, "department": self.department, "retryable": self.retryable}
-
-
-class DepartmentUnavailable(ConnectorError):
-    code = "DEPARTMENT_UNAVAILABLE"
-    retryable = True
-
-
-class DepartmentMalformed(DepartmentUnavailable):
-    """The department answered, but with a body we cannot parse."""
-
-
-class DepartmentTimeout(ConnectorError):
-    code = "DEPARTMENT_TIMEOUT"
-    retryable = True
-
-
-class DepartmentRejected(ConnectorError):
-    code = "DEPARTMENT_REJECTED"
-    retryable = False
-
-    def __init__(self, message: str, *, department: str, status_code: int | None = None) -> None:
-        super().__init__(message, department=department)
-        self.status_code = status_code
+    code = "CONFIG_INVALID"
 
 
 class IllegalTransition(HubError):
@@ -116,7 +114,55 @@ class NotFound(HubError):
         return {"code": self.code, "entity": self.entity, "key": self.key}
 
 
-class ConfigError(HubError):
-    """The configuration file or an override is invalid; the message says where."""
+class ConnectorError(HubError):
+    """A department call failed; ``department`` names the department, not the hub.
 
-    code = "CONFIG_INVALID"
+    Args:
+        department: the connector's name.
+        transient: the call pipeline may retry it (within the deadline).
+        retry_after: not before this many seconds (the department's Retry-After).
+        attempts: upstream attempts the failed call made (set by the pipeline).
+    """
+
+    code = "DEPARTMENT_UNAVAILABLE"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        department: str,
+        transient: bool = False,
+        retry_after: float | None = None,
+        attempts: int = 0,
+    ) -> None:
+        super().__init__(message)
+        self.department = department
+        self.transient = transient
+        self.retry_after = retry_after
+        self.attempts = attempts
+
+    def extensions(self) -> dict[str, object]:
+        return {"code": self.code, "department": self.department, "retryable": self.retryable}
+
+
+class DepartmentUnavailable(ConnectorError):
+    code = "DEPARTMENT_UNAVAILABLE"
+    retryable = True
+
+
+class DepartmentMalformed(DepartmentUnavailable):
+    """The department answered, but with a body we cannot parse (never retried at once)."""
+
+
+class DepartmentTimeout(ConnectorError):
+    code = "DEPARTMENT_TIMEOUT"
+    retryable = True
+
+
+class DepartmentRejected(ConnectorError):
+    code = "DEPARTMENT_REJECTED"
+    retryable = False
+
+    def __init__(self, message: str, *, department: str, status_code: int | None = None) -> None:
+        super().__init__(message, department=department)
+        self.status_code = status_code

@@ -30,7 +30,7 @@ from cross_web import HTTPException
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import HTTPConnection
 
-from domain.errors import ConfigError
+from domain.errors import ConfigError, HubError
 from domain.identifiers import credit_code_problem, project_code_problem
 from domain.principal import ANONYMOUS, Principal, Role
 from gateway.config import Settings, describe
@@ -58,7 +58,7 @@ class AuthSettings(BaseModel):
     max_token_bytes: int = Field(8_192, ge=256, le=65_536)
 
 
-class AuthenticationError(HTTPException):
+class AuthenticationError(HubError, HTTPException):
     """The bearer token was refused; ``reason`` is safe to show the caller."""
 
     code = "UNAUTHENTICATED"

@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from connectors.base import Connector, ProjectDirectory
+from domain.errors import ConfigError
 
 if TYPE_CHECKING:
     import httpx
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 CHINA_TZ = timezone(timedelta(hours=8), name="Asia/Shanghai")
 
 
-class ServicesError(Exception):
+class ServicesError(ConfigError):
     """The hub cannot start: the message says what is missing or wrong."""
 
 

@@ -15,9 +15,9 @@ from connectors.civil_air_defence import (
     STATUS_LABELS,
     CivilAirDefenceConnector,
     build_request,
-    parse_xml,
 )
 from connectors.testing import ConnectorContract
+from connectors.xmlfields import parse_xml
 from domain.errors import DepartmentMalformed, DepartmentRejected, DepartmentUnavailable
 from fixtures.civil_air_defence import STATUS_LABELS as FIXTURE_LABELS
 from fixtures.civil_air_defence import create_app

@@ -24,11 +24,13 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from connectors.breaker import BreakerState
+from connectors.failures import check_response, retry_after_s
 from connectors.http import build_client, case_number_var, request_id_var
-from connectors.pipeline import CallEvent, CallPipeline, check_response, is_transient, retry_after_s
+from connectors.pipeline import CallEvent, CallPipeline
 from connectors.settings import BreakerSettings, CacheSettings, ConnectorSettings, RetrySettings
 from connectors.testing import FakeClock
 from domain.errors import (
+    ConnectorError,
     DepartmentMalformed,
     DepartmentRejected,
     DepartmentTimeout,
@@ -276,7 +278,7 @@ async def test_500_is_unavailable_and_not_retried(dept: Dept) -> None:
     with pytest.raises(DepartmentUnavailable) as caught:
         await dept.call()
     assert len(dept.requests) == 1
-    assert not is_transient(caught.value)
+    assert not caught.value.transient
 
 
 async def test_calls_that_change_state_are_never_retried_cached_or_coalesced(dept: Dept) -> None:
@@ -589,10 +591,10 @@ async def test_requests_carry_request_id_and_case_number(dept: Dept) -> None:
         (302, DepartmentUnavailable, False),
     ],
 )
-def test_check_response_maps_statuses(status: int, error: type[Exception], transient: bool) -> None:
+def test_check_response_maps_statuses(status: int, error: type[ConnectorError], transient: bool) -> None:
     with pytest.raises(error) as caught:
         check_response(httpx.Response(status), department=DEPT)
-    assert is_transient(caught.value) is transient
+    assert caught.value.transient is transient
     assert check_response(httpx.Response(status), department=DEPT, ok=(status,)).status_code == status
 
 
