@@ -13,6 +13,8 @@
     │   ├── CacheConfigError          the [cache] settings are unusable (connectors.cache)
     │   ├── ConnectorLoadError        a connector entry point cannot be loaded or used
     │   │                             (connectors.registry)
+    │   ├── MappingError              a declarative connector's mapping file is invalid;
+    │   │                             file, line and key named (connectors.mapping_format)
     │   └── ServicesError             the hub cannot start with these settings (gateway.services)
     ├── AuthenticationError           UNAUTHENTICATED: the bearer token was refused; an HTTP 401
     │                                 before GraphQL runs (gateway.auth)
@@ -34,6 +36,9 @@ Outside the tree, on purpose:
 - ``UnsafeXml`` (connectors.xmlfields: a DOCTYPE refused) and ``NotAWorkbook``
   (registry.xlsx) are ``ValueError``s of a parser, translated into the tree
   (``DepartmentMalformed``, ``ImportRejected``) before any caller sees them;
+- ``BadLimit`` (domain.limits: a promise above the statutory limit, or kinds
+  that do not share one) is a ``ValueError`` about the one limits table itself,
+  bad data the table's tests catch, never a caller's mistake;
 - ``NoDirectory`` (schema.loaders: no connector is the project directory) is a
   deployment bug, masked like any other.
 
