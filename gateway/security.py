@@ -78,7 +78,19 @@ class LimitsSettings(BaseModel):
 
     max_body_bytes: int = Field(65_536, ge=1_024)
     max_url_bytes: int = Field(8_192, ge=256)
-    deadline_s: float = Field(15.0, gt=0, le=600)
+    deadline_s: float = Field(
+        15.0, gt=0, le=600, description="the whole request, from its first byte of body to the answer"
+    )
+    header_timeout_s: float = Field(
+        10.0, gt=0, le=600, description="a request's head must arrive within this (408 and close)"
+    )
+    body_timeout_s: float = Field(
+        10.0, gt=0, le=600, description="a request's body must arrive within this (408 and close)"
+    )
+    idle_timeout_s: float = Field(
+        5.0, gt=0, le=3_600, description="a keep-alive connection with no request is closed after this"
+    )
+    max_header_bytes: int = Field(32_768, ge=4_096, description="request line and headers (431)")
     max_depth: int = Field(10, ge=1)
     max_aliases: int = Field(20, ge=0)
     max_tokens: int = Field(2_000, ge=10)
@@ -202,22 +214,29 @@ class SecurityHeadersMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
+STARTED_STATE_KEY = "onematter.started"  # loop time the request reached the hub (DeadlineMiddleware)
+
+
 class BodyLimitMiddleware:
-    """Refuse bodies over ``max_body`` bytes (413) and URLs over ``max_url`` bytes (414).
+    """Refuse bodies over ``max_body`` bytes (413), URLs over ``max_url`` bytes (414),
+    and bodies that do not arrive within ``body_timeout_s`` (408, connection closed).
 
     The body is read up to the limit before the app sees it, so a slow or lying
-    client (no or wrong Content-Length) cannot make the app buffer more.
+    client (no or wrong Content-Length) cannot make the app buffer more, nor hold
+    a request open by trickling its body.
     """
 
-    def __init__(self, app: ASGIApp, *, max_body: int, max_url: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_body: int, max_url: int, body_timeout_s: float = 10.0) -> None:
         self.app = app
         self.max_body = max_body
         self.max_url = max_url
+        self.body_timeout_s = body_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        scope.setdefault("state", {})[STARTED_STATE_KEY] = asyncio.get_running_loop().time()
         if len(scope.get("raw_path") or b"") + len(scope.get("query_string", b"")) > self.max_url:
             await send_error(send, 414, f"the URL is longer than {self.max_url} bytes", "URL_TOO_LONG")
             return
@@ -234,18 +253,29 @@ class BodyLimitMiddleware:
             return
         chunks: list[bytes] = []
         size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body:
-                await self._too_large(send)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
+        try:
+            async with asyncio.timeout(self.body_timeout_s):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > self.max_body:
+                        await self._too_large(send)
+                        return
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            await send_error(
+                send,
+                408,
+                f"the request body did not arrive within {self.body_timeout_s:g} s",
+                "REQUEST_TIMEOUT",
+                {"Connection": "close"},
+            )
+            return
         body = b"".join(chunks)
         if _declares_json(scope) and body.lstrip()[:1] not in (b"{", b"["):
             # Strawberry would fail on a JSON scalar body (a 500); a GraphQL request is an object.
@@ -375,8 +405,11 @@ class DeadlineMiddleware:
             started = started or message["type"] == "http.response.start"
             await send(message)
 
+        # The deadline runs from when the request reached the hub: reading its body counts.
+        loop = asyncio.get_running_loop()
+        began = scope.get("state", {}).get(STARTED_STATE_KEY, loop.time())
         try:
-            async with asyncio.timeout(self.deadline_s):
+            async with asyncio.timeout_at(began + self.deadline_s):
                 await self.app(scope, receive, tracking_send)
         except TimeoutError:
             if not started:
@@ -408,7 +441,12 @@ def middleware(settings: Settings) -> list[Middleware]:
             )
         )
     stack.append(
-        Middleware(BodyLimitMiddleware, max_body=limits.max_body_bytes, max_url=limits.max_url_bytes)
+        Middleware(
+            BodyLimitMiddleware,
+            max_body=limits.max_body_bytes,
+            max_url=limits.max_url_bytes,
+            body_timeout_s=min(limits.body_timeout_s, limits.deadline_s),
+        )
     )
     stack.append(Middleware(AuthMiddleware, settings=settings, exempt=exempt))
     if limits.rate_limit.enabled:

@@ -10,10 +10,14 @@ the workers through the environment.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import functools
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from domain.errors import ConfigError
 
@@ -34,8 +38,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import asyncio
-
     import uvicorn
 
     from gateway import embedded
@@ -43,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from gateway.config import load_settings
     from gateway.logging import logging_config, ops_settings
     from gateway.metrics import prepare_workers
+    from gateway.security import limits_settings
 
     config_path = args.config.resolve() if args.config else None
     try:
@@ -89,11 +92,19 @@ def run(args: argparse.Namespace) -> int:
             print(f"error: {problem}", file=sys.stderr)
             return 2
         _print_banner(host, port, workers, departments, settings.registry.database_url)
+        limits = limits_settings(settings)
         common = {
             "host": host,
             "port": port,
             "loop": "uvloop",
-            "http": "httptools",
+            # httptools, with a deadline on the request head and a cap on its size.
+            "http": functools.partial(
+                GuardedHttpProtocol,
+                header_timeout_s=limits.header_timeout_s,
+                max_header_bytes=limits.max_header_bytes,
+            ),
+            # Idle keep-alive connections (and fresh ones that send nothing) are closed.
+            "timeout_keep_alive": limits.idle_timeout_s,
             "ws": "none",
             "log_level": args.log_level,
             "proxy_headers": False,
@@ -217,3 +228,81 @@ def _without_password(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # only for display; the registry reports bad URLs itself
         return "(unparseable URL)"
+
+
+class GuardedHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a deadline on each request's head.
+
+    uvicorn closes idle keep-alive connections (``timeout_keep_alive``) but, once
+    a byte has arrived, waits for the rest of the head for ever, and a connection
+    that never sends anything is never closed. Here a request head (request line
+    and headers) must be complete within ``header_timeout_s`` of the connection
+    opening or of the previous response, and at most ``max_header_bytes`` long;
+    otherwise the answer is 408 (or 431) and the connection is closed. The body
+    is the application's to time (``[limits] body_timeout_s``).
+    """
+
+    def __init__(
+        self, *args: Any, header_timeout_s: float = 10.0, max_header_bytes: int = 32_768, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.header_timeout_s = header_timeout_s
+        self.max_header_bytes = max_header_bytes
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._head_bytes = 0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._await_head()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_head_timer()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._head_timer is not None:  # still waiting for a head to complete
+            self._head_bytes += len(data)
+            if self._head_bytes > self.max_header_bytes:
+                self._refuse(431, b"the request head is too large")
+                return
+        super().data_received(data)
+
+    def on_headers_complete(self) -> None:
+        self._stop_head_timer()
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        # The next request's head gets its own deadline, from now (unless it was pipelined
+        # and is already parsed).
+        pipelined = bool(self.pipeline)
+        super().on_response_complete()
+        if not pipelined and not self.transport.is_closing():
+            self._await_head()
+
+    def _await_head(self) -> None:
+        self._stop_head_timer()
+        self._head_bytes = 0
+        self._head_timer = self.loop.call_later(self.header_timeout_s, self._head_too_slow)
+
+    def _stop_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_too_slow(self) -> None:
+        self._head_timer = None
+        if self.transport.is_closing():
+            return
+        if self._head_bytes == 0:
+            self.transport.close()  # nothing asked: just close, as an idle keep-alive
+            return
+        self._refuse(408, b"the request head did not arrive in time")
+
+    def _refuse(self, status: int, message: bytes) -> None:
+        self._stop_head_timer()
+        reason = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}[status]
+        self.transport.write(
+            b"HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\n"
+            b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (status, reason, len(message), message)
+        )
+        self.transport.close()
