@@ -43,6 +43,7 @@ from gateway.config import Settings, describe
 from schema.limits import (
     CostEstimate,
     DocumentGuard,
+    ListGuard,
     OperationGuard,
     ProductionErrors,
     TrustedDocuments,
@@ -113,6 +114,10 @@ class LimitsSettings(BaseModel):
     exempt_paths: list[str] = Field(
         default_factory=lambda: ["/healthz", "/livez", "/readyz", "/metrics", "/static/"],
         description="paths without authentication, rate limit or deadline",
+    )
+    max_list_items: int = Field(100, ge=1, description="entries of any list argument")
+    max_entities: int = Field(
+        500, ge=1, description="representations in one _entities call (a router's batch of references)"
     )
     rate_limit: RateLimitSettings = RateLimitSettings()
     cors: CorsSettings = CorsSettings()
@@ -497,6 +502,10 @@ def extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
             estimate=estimate,
             max_cost=limits.max_cost,
         )
+    )
+    # After the operation guard: a caller who may not run the fields hears that first.
+    factories.append(
+        functools.partial(ListGuard, max_items=limits.max_list_items, max_entities=limits.max_entities)
     )
     from schema.audit import AccessLogRecorder
 

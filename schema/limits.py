@@ -35,6 +35,8 @@ from graphql import (
     GraphQLUnionType,
     InlineFragmentNode,
     IntValueNode,
+    ListValueNode,
+    ObjectValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
     VariableNode,
@@ -381,6 +383,117 @@ class OperationGuard(SchemaExtension):
                         limit=self.max_cost,
                     )
         yield
+
+
+class ListGuard(SchemaExtension):
+    """Before execution: no list argument longer than its cap, and well-formed ``_entities``.
+
+    A list argument (literal or variable, at any depth of an input object) may hold
+    at most ``max_items`` entries; ``_entities(representations:)`` at most
+    ``max_entities``. Each representation must be an object whose ``__typename``
+    names an entity type of this schema, exactly (``matter`` is not ``Matter``).
+    All of it is decided from the document and its variables, so a refused request
+    makes no department call.
+    """
+
+    def __init__(self, *, max_items: int, max_entities: int) -> None:
+        self.max_items = max_items
+        self.max_entities = max_entities
+
+    def on_execute(self) -> Iterator[None]:
+        context = self.execution_context
+        document = context.graphql_document
+        if document is not None and context.result is None:
+            operation = get_operation_ast(document, context.operation_name)
+            if operation is not None:
+                problem = self._problem(context, document, operation)
+                if problem is not None:
+                    _refuse(context, problem[0], "BAD_USER_INPUT", **problem[1])
+        yield
+
+    def _problem(
+        self, context: Any, document: Any, operation: OperationDefinitionNode
+    ) -> tuple[str, dict[str, object]] | None:
+        variables = context.variables or {}
+        fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+        for node in _fields(operation.selection_set, fragments, set()):
+            for argument in node.arguments or ():
+                value = _argument_value(argument.value, variables)
+                name = f"{node.name.value}({argument.name.value}:)"
+                if node.name.value == "_entities" and argument.name.value == "representations":
+                    problem = self._representations(context, value)
+                    if problem is not None:
+                        return problem
+                    continue
+                longest = _longest_list(value)
+                if longest > self.max_items:
+                    return (
+                        f"{name} holds {longest} items; at most {self.max_items} per request",
+                        {"argument": argument.name.value, "limit": self.max_items},
+                    )
+        return None
+
+    def _representations(self, context: Any, value: Any) -> tuple[str, dict[str, object]] | None:
+        if not isinstance(value, list):
+            return None  # GraphQL's own coercion reports it
+        if len(value) > self.max_entities:
+            return (
+                f"_entities(representations:) holds {len(value)} representations; "
+                f"at most {self.max_entities} per request",
+                {"argument": "representations", "limit": self.max_entities},
+            )
+        entity_union = context.schema._schema.get_type("_Entity")
+        entities = {t.name for t in getattr(entity_union, "types", ())}
+        for index, representation in enumerate(value):
+            typename = representation.get("__typename") if isinstance(representation, dict) else None
+            if not isinstance(typename, str):
+                return (
+                    f"representation {index} must be an object with a __typename",
+                    {"argument": "representations", "index": index},
+                )
+            if typename not in entities:
+                return (
+                    f"representation {index}: {typename[:64]!r} is not an entity type of this schema "
+                    f"(entity types: {', '.join(sorted(entities))})",
+                    {"argument": "representations", "index": index},
+                )
+        return None
+
+
+def _fields(
+    selection_set: SelectionSetNode | None, fragments: Mapping[str, FragmentDefinitionNode], seen: set[str]
+) -> Iterator[FieldNode]:
+    """Every field of a selection set, fragments expanded once each."""
+    for selection in selection_set.selections if selection_set else ():
+        if isinstance(selection, FieldNode):
+            yield selection
+            yield from _fields(selection.selection_set, fragments, seen)
+        elif isinstance(selection, InlineFragmentNode):
+            yield from _fields(selection.selection_set, fragments, seen)
+        elif isinstance(selection, FragmentSpreadNode) and selection.name.value not in seen:
+            seen.add(selection.name.value)
+            fragment = fragments.get(selection.name.value)
+            if fragment is not None:
+                yield from _fields(fragment.selection_set, fragments, seen)
+
+
+def _argument_value(node: Any, variables: Mapping[str, Any]) -> Any:
+    """An argument's value as plain Python: variables substituted, lists and objects built."""
+    if isinstance(node, VariableNode):
+        return variables.get(node.name.value)
+    if isinstance(node, ListValueNode):
+        return [_argument_value(v, variables) for v in node.values]
+    if isinstance(node, ObjectValueNode):
+        return {f.name.value: _argument_value(f.value, variables) for f in node.fields}
+    return getattr(node, "value", None)
+
+
+def _longest_list(value: Any) -> int:
+    if isinstance(value, list):
+        return max([len(value), *(_longest_list(v) for v in value)])
+    if isinstance(value, dict):
+        return max([0, *(_longest_list(v) for v in value.values())])
+    return 0
 
 
 # -- trusted documents (persisted queries) --------------------------------------------
