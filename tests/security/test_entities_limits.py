@@ -126,9 +126,6 @@ def test_every_list_argument_is_capped() -> None:
         refused = schema.execute_sync(query, variable_values=variables, context_value={})
         assert refused.data is None
         [error] = refused.errors or []
-        assert error.extensions == {
-            "code": "BAD_USER_INPUT",
-            "argument": error.extensions["argument"],
-            "limit": 3,
-        }
+        assert error.extensions is not None
+        assert (error.extensions["code"], error.extensions["limit"]) == ("BAD_USER_INPUT", 3)
         assert "holds 4 items; at most 3" in error.message
