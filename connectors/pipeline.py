@@ -29,11 +29,13 @@ for Retry-After or an exponential backoff with jitter) with an injectable
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
@@ -82,6 +84,22 @@ T = TypeVar("T")
 log = logging.getLogger("onematter.connectors")
 
 Outcome = Literal["ok", "cache_hit", "coalesced", "stale", "error"]
+
+_skip_fresh_cache: ContextVar[bool] = ContextVar("onematter_skip_fresh_cache", default=False)
+
+
+@contextlib.contextmanager
+def fresh_calls() -> Iterator[None]:
+    """Lookups in this block ask the department even when the cache holds a fresh answer.
+
+    For a refresh a department asked for (its webhook said the answer changed); the
+    new answer is cached as usual, and a failure still falls back to the stale copy.
+    """
+    token = _skip_fresh_cache.set(True)
+    try:
+        yield
+    finally:
+        _skip_fresh_cache.reset(token)
 
 
 # -- results and events ------------------------------------------------------------
@@ -288,7 +306,7 @@ class CallPipeline:
         missed = 0
         if cache_key is not None:
             entry = await self._cache_get(cache_key)
-            if entry is not None and self._fresh(entry):
+            if entry is not None and self._fresh(entry) and not _skip_fresh_cache.get():
                 self._counters.cache_hits += 1
                 self._emit(op, "cache_hit", started, cache_hits=1)
                 return Fetched(entry.value, self._meta(started, entry.stored_at))
@@ -335,7 +353,7 @@ class CallPipeline:
             )
         for key in wanted:
             entry = entries.get(key)
-            if entry is not None and self._fresh(entry):
+            if entry is not None and self._fresh(entry) and not _skip_fresh_cache.get():
                 result[key] = Fetched(entry.value, self._meta(started, entry.stored_at))
                 hits += 1
             else:

@@ -20,6 +20,9 @@
     │                                 before GraphQL runs (gateway.auth)
     ├── IllegalTransition             ILLEGAL_TRANSITION: the ledger's lifecycle forbids this change now
     ├── NotFound(entity=, key=)       NOT_FOUND: no such item, account, department or system
+    ├── TooManySubscriptions          TOO_MANY_SUBSCRIPTIONS: the caller holds as many as allowed
+    ├── SubscriptionEnded             SUBSCRIPTION_ENDED: the hub ended a subscription (shutdown,
+    │                                 token expired, subscriber too slow); the message says which
     └── ConnectorError(department=)   a department's failure, reported as that department's
         ├── DepartmentUnavailable     DEPARTMENT_UNAVAILABLE: connect error, 5xx, 429 after
         │   │                         retries, maintenance, breaker open
@@ -171,3 +174,15 @@ class DepartmentRejected(ConnectorError):
     def __init__(self, message: str, *, department: str, status_code: int | None = None) -> None:
         super().__init__(message, department=department)
         self.status_code = status_code
+
+
+class TooManySubscriptions(HubError):
+    """A caller (or one connection) already holds as many subscriptions as allowed."""
+
+    code = "TOO_MANY_SUBSCRIPTIONS"
+
+
+class SubscriptionEnded(HubError):
+    """The hub ended a subscription; the message says why (shutdown, token expired, too slow)."""
+
+    code = "SUBSCRIPTION_ENDED"
