@@ -13,8 +13,10 @@ logic lives in schema/ and connectors/, never here.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -23,18 +25,20 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from domain.principal import Role
 from gateway import health, metrics, security
 from gateway.auth import authenticator_for
+from gateway.changes import push_settings, watch
 from gateway.config import Settings, load_settings
 from gateway.logging import RequestIdMiddleware, ops_settings
 from gateway.services import Services
 from gateway.tracing import tracing_for
 from gateway.tuning import document_caches, settle_gc
 from gateway.view import GraphQLView
+from gateway.webhooks import Webhooks, webhook_secrets
 
 STATIC_DIR = Path(__file__).parent / "static"
 CONFIG_ENV = "ONEMATTER_CONFIG"  # the config file path handed to worker processes
@@ -74,6 +78,12 @@ def create_app(
             ]
         )
 
+    push = push_settings(settings)
+    webhooks = Webhooks(
+        push,
+        webhook_secrets(push, sorted(settings.connectors), production=settings.hub.mode == "production"),
+    )
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if services is not None:
@@ -81,16 +91,23 @@ def create_app(
             metrics.instrument(services)
             if tracing:
                 tracing.instrument(services)
-            yield
+            watch(services)
+            try:
+                yield
+            finally:
+                await webhooks.aclose()
             return
         app.state.services = await Services.open(settings)
         metrics.instrument(app.state.services)
         if tracing:
             tracing.instrument(app.state.services)
+        watch(app.state.services)
         settle_gc()  # a serving process: what it built stays (gateway/tuning.py)
         try:
-            yield
+            with end_subscriptions_on_signal(app.state.services.changes):
+                yield
         finally:
+            await webhooks.aclose()
             await app.state.services.aclose()
             metrics.worker_exiting()
 
@@ -105,13 +122,18 @@ def create_app(
         *([Middleware(metrics.MetricsMiddleware)] if ops.metrics else []),
         *security.middleware(settings),
     ]
+    view = GraphQLView(
+        schema,
+        graphiql=graphiql,
+        graphiql_headers=_demo_headers(settings),
+        push=push,
+        allowed_origins=tuple(security.limits_settings(settings).cors.allow_origins),
+    )
     app = Starlette(
         routes=[
-            Route(
-                "/graphql",
-                GraphQLView(schema, graphiql=graphiql, graphiql_headers=_demo_headers(settings)),
-                methods=None,
-            ),
+            Route("/graphql", view, methods=None),
+            WebSocketRoute("/graphql", view),  # subscriptions over graphql-transport-ws
+            Route("/webhooks/{department}", webhooks.endpoint, methods=["POST"]),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
             Route("/healthz", _healthz, methods=["GET"]),
             Route("/livez", health.livez, methods=["GET"]),
@@ -124,7 +146,44 @@ def create_app(
     )
     app.state.settings = settings
     app.state.schema = schema
+    app.state.webhooks = webhooks
     return app
+
+
+@contextlib.contextmanager
+def end_subscriptions_on_signal(feed: Any) -> Iterator[None]:
+    """On SIGINT/SIGTERM, end every subscription before the server waits for open streams.
+
+    uvicorn waits for running responses before the lifespan's shutdown; an SSE stream
+    never finishes by itself, so the feed is closed as soon as the signal arrives (its
+    streams then complete cleanly), and uvicorn's own handler runs as before.
+    """
+    import signal
+
+    previous: dict[signal.Signals, Any] = {}
+
+    def handler(signum: int, frame: Any) -> None:
+        loop.call_soon_threadsafe(lambda: asyncio.ensure_future(feed.aclose()))
+        chained = previous.get(signal.Signals(signum))
+        if callable(chained):
+            chained(signum, frame)
+        elif chained == signal.SIG_DFL:  # nobody else handles it: do what it would have done
+            signal.signal(signum, signal.SIG_DFL)
+            signal.raise_signal(signum)
+
+    loop = asyncio.get_running_loop()
+    try:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.getsignal(signum)
+            signal.signal(signum, handler)
+    except ValueError:  # not the main thread (an app served by a test): nothing to chain
+        previous.clear()
+    try:
+        yield
+    finally:
+        for signum, chained in previous.items():
+            with contextlib.suppress(ValueError, TypeError):
+                signal.signal(signum, chained)
 
 
 def create_app_from_env() -> Starlette:

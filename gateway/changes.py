@@ -60,6 +60,9 @@ class PushSettings(BaseModel):
     keepalive_s: float = Field(15.0, gt=0, le=300, description="pings on idle subscriptions")
     queue_size: int = Field(1_000, ge=10, description="updates buffered per subscriber before it is closed")
     webhook_tolerance_s: float = Field(300.0, ge=10, le=3_600)
+    demo_script_s: float = Field(
+        0.0, ge=0, description="embedded demo: move a few planted projects one step every N seconds (0: off)"
+    )
     webhooks: dict[str, str] = Field(
         default_factory=dict,
         description="department -> environment variable holding its webhook secret "
@@ -100,10 +103,10 @@ class Subscription:
                 return
             yield item
 
-    async def next(self, timeout: float | None) -> Change | None:
-        """The next change, or None when the feed ended it cleanly or ``timeout`` passed."""
+    async def next(self, wait_s: float | None) -> Change | None:
+        """The next change, or None when the feed ended it cleanly or ``wait_s`` passed."""
         try:
-            item = await asyncio.wait_for(self.queue.get(), timeout)
+            item = await asyncio.wait_for(self.queue.get(), wait_s)
         except TimeoutError:
             return None
         if item is _END:
@@ -134,7 +137,10 @@ class ChangeFeed:
     queue_size: int = 1_000
     _subscribers: set[Subscription] = field(default_factory=set)
     _recent: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    _claims: OrderedDict[str, None] = field(default_factory=OrderedDict)
     _closed: bool = False
+    _joined: asyncio.Event = field(default_factory=asyncio.Event)
+    watching: bool = False  # the matter index publishes here (see watch)
 
     # -- subscribing ---------------------------------------------------------------
 
@@ -149,10 +155,18 @@ class ChangeFeed:
             )
         subscription = Subscription(self, owner, asyncio.Queue(self.queue_size))
         self._subscribers.add(subscription)
+        self._joined.set()
         return subscription
 
     def held(self, owner: str | None = None) -> int:
+        """Subscriptions open now (``owner``'s only, if given)."""
         return sum(1 for s in self._subscribers if owner is None or s.owner == owner)
+
+    async def until_held(self, count: int) -> None:
+        """Return once at least ``count`` subscriptions are open."""
+        while self.held() < count:
+            self._joined.clear()
+            await self._joined.wait()
 
     def _forget(self, subscription: Subscription) -> None:
         self._subscribers.discard(subscription)
@@ -180,6 +194,15 @@ class ChangeFeed:
                     self._subscribers.discard(subscription)
                     subscription._end("the subscriber fell behind: too many updates were waiting")
         return delivered
+
+    async def claim(self, key: str, ttl_s: int) -> bool:
+        """True the first time ``key`` is claimed (within ``ttl_s``): webhook event ids."""
+        if key in self._claims:
+            return False
+        self._claims[key] = None
+        if len(self._claims) > RECENT_IDS:
+            self._claims.popitem(last=False)
+        return True
 
     async def start(self) -> None:
         """Start whatever the backend needs (nothing in memory)."""
@@ -233,6 +256,10 @@ class RedisChangeFeed(ChangeFeed):
             published += 1
         return published
 
+    async def claim(self, key: str, ttl_s: int) -> bool:
+        assert self._client is not None, "start() the feed first"
+        return bool(await self._client.set(f"{self.namespace}:claim:{key}", b"1", nx=True, ex=ttl_s))
+
     async def _read(self) -> None:
         backoff = 0.1
         while not self._closed:
@@ -273,16 +300,31 @@ def build_feed(settings: Any) -> ChangeFeed:
     push = push_settings(settings)
     cache = settings.cache
     backend = push.backend or ("redis" if cache.backend == "redis" else "memory")
-    common = {"max_per_principal": push.max_subscriptions_per_principal, "queue_size": push.queue_size}
+    most, size = push.max_subscriptions_per_principal, push.queue_size
     if backend == "memory":
-        return ChangeFeed(**common)
+        return ChangeFeed(max_per_principal=most, queue_size=size)
     url = push.redis_url or cache.redis_url
     if not url:
         raise ConfigError("[push] backend is redis but neither push.redis_url nor cache.redis_url is set")
     return RedisChangeFeed(
-        **common,
+        max_per_principal=most,
+        queue_size=size,
         redis_url=url,
         namespace=cache.namespace,
         stream_max_len=push.stream_max_len,
         claim_ttl_s=push.claim_ttl_s,
     )
+
+
+def watch(services: Any) -> None:
+    """Connect change detection to the feed, once: the matter index's refreshes publish on it.
+
+    The index itself refreshes once built (the first subscription or list query builds it).
+    """
+    feed: ChangeFeed = services.changes
+    if feed.watching or services.directory is None:
+        return
+    from schema.matter_index import MatterIndex
+
+    MatterIndex.for_services(services).observe(feed.publish)
+    feed.watching = True

@@ -68,6 +68,7 @@ class Settings(BaseModel):
     # Sections owned by gateway/auth.py, gateway/security.py and gateway/logging.py; validated there.
     auth: dict[str, Any] = Field(default_factory=dict)
     limits: dict[str, Any] = Field(default_factory=dict)
+    push: dict[str, Any] = Field(default_factory=dict)  # gateway/changes.py: subscriptions, webhooks
     ops: dict[str, Any] = Field(default_factory=dict)  # gateway/logging.py: logs, metrics, tracing
 
 

@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from starlette.responses import Response
+
 from domain.principal import Principal
 from gateway.auth import authenticate
 
 if TYPE_CHECKING:
     from starlette.requests import Request
-    from starlette.responses import Response
 
     from connectors.base import Connector, ProjectDirectory
     from gateway.config import Settings
@@ -47,6 +48,8 @@ class Context:
     as_of: date
     request_id: str
     case_number: str | None
+    token_expires_at: float | None = None  # unix seconds: when the caller's token expires
+    connection_params: dict[str, Any] | None = None  # graphql-transport-ws connection_init payload
     _loaders: Any = field(default=None, repr=False)
 
     @property
@@ -64,6 +67,14 @@ class Context:
     @property
     def registry(self) -> Registry:
         return self.services.registry
+
+    @property
+    def changes(self) -> Any:
+        """The change feed subscriptions read (gateway/changes.py); detection starts on first use."""
+        from gateway.changes import watch
+
+        watch(self.services)
+        return self.services.changes
 
     @property
     def loaders(self) -> Any:
@@ -104,7 +115,7 @@ async def get_context(request: Request, response: Response | None) -> Context:
     # starts, which copy these context variables.
     request_id_var.set(request_id)
     case_number_var.set(case_number)
-    if response is not None:
+    if isinstance(response, Response):  # a WebSocket's handshake is already answered
         response.headers[REQUEST_ID_HEADER] = request_id
     return Context(
         request=request,
@@ -114,7 +125,22 @@ async def get_context(request: Request, response: Response | None) -> Context:
         as_of=services.as_of(),
         request_id=request_id,
         case_number=case_number,
+        token_expires_at=token_expiry(request.headers.get("authorization")),
     )
+
+
+def token_expiry(authorization: str | None) -> float | None:
+    """The ``exp`` of a bearer token that authentication has already verified (None without one)."""
+    if not authorization:
+        return None
+    import jwt
+
+    _, _, token = authorization.strip().partition(" ")
+    try:
+        exp = jwt.decode(token.strip(), options={"verify_signature": False}).get("exp")
+    except jwt.InvalidTokenError:
+        return None
+    return float(exp) if isinstance(exp, int | float) else None
 
 
 async def _principal(request: Request, settings: Settings) -> Principal:

@@ -107,11 +107,23 @@ class EmbeddedDepartments:
 
 
 def start_embedded(
-    departments: list[str], *, seed: int, projects: int, as_of: date | None
+    departments: list[str],
+    *,
+    seed: int,
+    projects: int,
+    as_of: date | None,
+    webhooks: dict[str, tuple[str, str]] | None = None,
+    script_s: float = 0.0,
 ) -> EmbeddedDepartments:
-    """Build the fixture world and start ``departments`` on loopback ports."""
+    """Build the fixture world and start ``departments`` on loopback ports.
+
+    ``webhooks`` maps a department to (the hub's webhook URL, its secret): after
+    ``POST /_admin/advance`` it pushes the change there. ``script_s`` > 0 moves a few
+    planted projects one step every that many seconds (``fixtures.serve.Script``).
+    """
+    from fixtures.advance import Notifier
     from fixtures.generate import build_world
-    from fixtures.serve import start_departments
+    from fixtures.serve import Script, start_departments
 
     world = build_world(seed=seed, projects=projects, as_of=as_of)
     loop = asyncio.new_event_loop()
@@ -122,11 +134,14 @@ def start_embedded(
 
         async def boot() -> None:
             try:
-                running = await start_departments(world, departments=tuple(departments))
+                notify = {name: Notifier(url, secret) for name, (url, secret) in (webhooks or {}).items()}
+                running = await start_departments(world, departments=tuple(departments), notify=notify)
             except BaseException as exc:
                 started.set_exception(exc)
                 raise
             started.set_result(running)
+            if script_s > 0:
+                running.script = asyncio.ensure_future(Script(world, running.apps, interval_s=script_s).run())
 
         loop.run_until_complete(boot())
         loop.run_forever()
@@ -145,8 +160,31 @@ def start_embedded(
     )
 
 
-def apply(settings: Settings, environ: MutableMapping[str, str] | None = None) -> EmbeddedDepartments | None:
-    """Start what the configuration lacks and export the overrides; None if nothing to embed."""
+def demo_webhooks(
+    settings: Settings, departments: list[str], hub_url: str, environ: MutableMapping[str, str]
+) -> dict[str, tuple[str, str]]:
+    """department -> (webhook URL, secret); the demo secret is set where none is set already."""
+    from gateway.changes import push_settings
+    from gateway.webhooks import DEMO_WEBHOOK_SECRET, secret_variable
+
+    push = push_settings(settings)
+    found: dict[str, tuple[str, str]] = {}
+    for name in departments:
+        variable = secret_variable(push, name)
+        environ.setdefault(variable, DEMO_WEBHOOK_SECRET)
+        found[name] = (f"{hub_url.rstrip('/')}/webhooks/{name}", environ[variable])
+    return found
+
+
+def apply(
+    settings: Settings, environ: MutableMapping[str, str] | None = None, *, hub_url: str | None = None
+) -> EmbeddedDepartments | None:
+    """Start what the configuration lacks and export the overrides; None if nothing to embed.
+
+    With ``hub_url`` the departments push their changes to the hub's webhooks there.
+    """
+    from gateway.changes import push_settings
+
     environ = os.environ if environ is None else environ
     departments = departments_to_embed(settings)
     if not departments:
@@ -156,6 +194,8 @@ def apply(settings: Settings, environ: MutableMapping[str, str] | None = None) -
         seed=settings.hub.fixture_seed,
         projects=settings.hub.fixture_projects,
         as_of=settings.hub.as_of or DEMO_AS_OF,
+        webhooks=demo_webhooks(settings, departments, hub_url, environ) if hub_url else None,
+        script_s=push_settings(settings).demo_script_s,
     )
     set_demo_credentials(environ)
     environ.update(embed_environment(settings, embedded.urls, embedded.as_of))

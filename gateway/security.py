@@ -391,8 +391,15 @@ class RateLimitMiddleware:
         await self.app(scope, receive, send)
 
 
+STREAMING_TYPES = (b"text/event-stream", b"multipart/mixed")
+
+
 class DeadlineMiddleware:
-    """Cut a request off after ``deadline_s``: 504 with a GraphQL error, never a 500."""
+    """Cut a request off after ``deadline_s``: 504 with a GraphQL error, never a 500.
+
+    A streamed answer (a subscription over SSE or multipart) is bounded until its
+    response starts; from then on it lasts as long as the subscription.
+    """
 
     def __init__(self, app: ASGIApp, *, deadline_s: float, exempt: tuple[str, ...]) -> None:
         self.app = app
@@ -407,14 +414,21 @@ class DeadlineMiddleware:
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
-            started = started or message["type"] == "http.response.start"
+            if message["type"] == "http.response.start":
+                started = True
+                content_type = next(
+                    (v for k, v in message.get("headers", ()) if k.lower() == b"content-type"), b""
+                )
+                if content_type.split(b";")[0].strip().lower() in STREAMING_TYPES:
+                    deadline.reschedule(None)
             await send(message)
 
         # The deadline runs from when the request reached the hub: reading its body counts.
         loop = asyncio.get_running_loop()
         began = scope.get("state", {}).get(STARTED_STATE_KEY, loop.time())
+        deadline = asyncio.timeout_at(began + self.deadline_s)
         try:
-            async with asyncio.timeout_at(began + self.deadline_s):
+            async with deadline:
                 await self.app(scope, receive, tracking_send)
         except TimeoutError:
             if not started:

@@ -80,7 +80,9 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
 
-    departments = embedded.apply(settings)
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else (f"[{host}]" if ":" in host else host)
+    # The simulated departments push their changes to this hub's webhooks (port 0: unknown).
+    departments = embedded.apply(settings, hub_url=f"http://{shown}:{port}" if port else None)
     try:
         if departments is not None:
             settings = load_settings(config_path)  # now with the departments' URLs
@@ -105,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
             ),
             # Idle keep-alive connections (and fresh ones that send nothing) are closed.
             "timeout_keep_alive": limits.idle_timeout_s,
-            "ws": "none",
+            "ws": "websockets-sansio",  # subscriptions over graphql-transport-ws
             "log_level": args.log_level,
             "proxy_headers": False,
             "server_header": False,
@@ -164,9 +166,11 @@ def check_sections(settings: Settings) -> None:
     Raises :class:`ConfigError` with one line naming the key at fault.
     """
     from gateway import security
+    from gateway.changes import push_settings
     from gateway.logging import ops_settings
 
     ops_settings(settings)
+    push_settings(settings)  # [push]: subscriptions and department webhooks
     security.middleware(settings)  # [limits], [limits.cors], [auth] (keys, secrets)
     security.extensions(settings)  # introspection and masking per mode, the trusted-documents manifest
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from connectors.base import Connector, ProjectDirectory
 from domain.errors import ConfigError
+from gateway.changes import ChangeFeed, build_feed
 
 if TYPE_CHECKING:
     import httpx
@@ -47,6 +48,8 @@ class Services:
     # schema.matter_index.MatterIndex, made on first use by the schema and closed
     # with the rest (it registers itself through the exit stack).
     matter_index: Any = None
+    # Status changes for subscriptions (gateway/changes.py): in memory unless [push] says Redis.
+    changes: ChangeFeed = field(default_factory=ChangeFeed)
     _exit: AsyncExitStack | None = field(default=None, repr=False)
 
     def as_of(self) -> date:
@@ -97,6 +100,10 @@ class Services:
 
             registry = await Registry.open(settings.registry.database_url)
             stack.push_async_callback(registry.close)
+
+            changes = build_feed(settings)
+            await changes.start()
+            stack.push_async_callback(changes.aclose)
         except BaseException:
             await stack.aclose()
             raise
@@ -107,6 +114,7 @@ class Services:
             registry=registry,
             cache=cache,
             clients=clients,
+            changes=changes,
             _exit=stack,
         )
 

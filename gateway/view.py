@@ -20,11 +20,31 @@ Follows the GraphQL-over-HTTP specification (graphql/graphql-over-http):
 
 A GET that accepts HTML and carries no query gets the GraphiQL page, which loads
 only this hub's own /static assets: government intranets are offline.
+
+Subscriptions (schema/subscriptions.py) are served on the same path by
+Strawberry's own transports:
+
+- graphql-transport-ws over a WebSocket. The token comes in the handshake's
+  ``Authorization`` header or in ``connection_init``'s payload
+  (``{"Authorization": "Bearer …"}``, what browsers can send); a bad one closes
+  the socket (4403). The hub pings every ``[push] keepalive_s`` and closes with
+  4403 when the token expires; ``connection_init`` must come within
+  ``[push] connection_init_timeout_s`` (4408); at most
+  ``[push] max_subscriptions_per_connection`` operations per socket.
+- GraphQL over SSE (the graphql-sse protocol, distinct connections mode): a
+  POST or GET that accepts ``text/event-stream`` gets ``next`` events and a
+  final ``complete``, with ``: ping`` comments every ``keepalive_s``; the usual
+  bearer header authenticates it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 from collections.abc import Callable, Mapping
+from datetime import timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -34,21 +54,58 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.exceptions import MissingQueryError
+from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.streaming import HTTPStreamTransport, SSETransport
 from strawberry.schema.base import BaseSchema
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.subscriptions import GRAPHQL_SSE_PROTOCOL, GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
-from gateway.context import get_context
+from gateway.auth import AuthenticationError, authenticate, authenticator_for
+from gateway.changes import PushSettings
+from gateway.context import get_context, token_expiry
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 JSON = "application/json"
 
 GRAPHIQL_PAGE = Path(__file__).parent / "static" / "graphiql" / "index.html"
+
+
+class HubTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
+    """graphql-transport-ws with the hub's pings and an end at the token's expiry."""
+
+    keepalive_s: float = 15.0
+    _timer: asyncio.Task[None] | None = None
+
+    async def handle_connection_init(self, message: Any) -> None:
+        await super().handle_connection_init(message)
+        if self.connection_acknowledged and self._timer is None:
+            self._timer = asyncio.create_task(self._keep_alive())
+
+    async def _keep_alive(self) -> None:
+        while True:
+            expires = self.context.token_expires_at
+            left = None if expires is None else expires - time.time()
+            if left is not None and left <= 0:
+                await self.websocket.close(code=4403, reason="the bearer token has expired")
+                return
+            await asyncio.sleep(self.keepalive_s if left is None else min(self.keepalive_s, left))
+            if expires is None or time.time() < expires:
+                await self.send_message({"type": "ping"})
+
+    async def shutdown(self) -> None:
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await timer
+        await super().shutdown()
 
 
 class GraphQLView(GraphQL):
@@ -60,26 +117,84 @@ class GraphQLView(GraphQL):
         *,
         graphiql: bool = True,
         graphiql_headers: Callable[[], Mapping[str, str]] | None = None,
+        push: PushSettings | None = None,
+        allowed_origins: tuple[str, ...] = (),
     ) -> None:
         """``graphiql_headers`` pre-fills GraphiQL's headers pane (the demo's token)."""
-        # No subscriptions in this schema: no WebSocket or streaming protocols.
-        super().__init__(schema, graphql_ide="graphiql" if graphiql else None, subscription_protocols=())
+        push = push or PushSettings()
+        super().__init__(
+            schema,
+            graphql_ide="graphiql" if graphiql else None,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_SSE_PROTOCOL),
+            connection_init_wait_timeout=timedelta(seconds=push.connection_init_timeout_s),
+            max_subscriptions_per_connection=push.max_subscriptions_per_connection,
+            allowed_origins=allowed_origins,
+        )
+        self._keepalive_s = push.keepalive_s
+        self.graphql_transport_ws_handler_class = type(
+            "HubTransportWS", (HubTransportWSHandler,), {"keepalive_s": push.keepalive_s}
+        )
         self._graphiql_html = GRAPHIQL_PAGE.read_text(encoding="utf-8") if graphiql else ""
         self._graphiql_headers = graphiql_headers
 
+    @cached_property
+    def _stream_transport_map(self) -> dict[str, HTTPStreamTransport]:
+        # SSE only (graphql-sse), with the hub's keep-alive interval.
+        transport = SSETransport(heartbeat_interval=self._keepalive_s)
+        return {transport.protocol: transport}
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self._websocket(WebSocket(scope, receive, send))
+            return
         if scope["type"] != "http":
             await Response(status_code=404)(scope, receive, send)
             return
         scope = _lower_media_type(scope)
         request = Request(scope, receive)
         try:
-            response = await self._handle(request)
+            if _wants_event_stream(request):
+                response = await self._stream(request)
+            else:
+                response = await self._handle(request)
         except HTTPException as exc:
             response = self._error_response(request, exc.status_code, exc.reason)
         except StarletteHTTPException as exc:  # raised by authentication (401/403)
             response = self._error_response(request, exc.status_code, exc.detail, exc.headers)
         await response(scope, receive, send)
+
+    async def _websocket(self, websocket: WebSocket) -> None:
+        try:
+            authenticate(websocket, websocket.app.state.settings)  # a bad handshake header: refused
+        except AuthenticationError:
+            await websocket.close(code=4403, reason="the bearer token was refused")
+            return
+        await self.run(websocket)
+
+    async def on_ws_connect(self, context: Any) -> Any:
+        """A token in ``connection_init``'s payload (browsers cannot set WebSocket headers)."""
+        params = context.connection_params or {}
+        raw = params.get("Authorization") or params.get("authorization") or params.get("token")
+        if raw is None:
+            return await super().on_ws_connect(context)
+        if not isinstance(raw, str):
+            raise ConnectionRejectionError({"message": "the token must be a string"})
+        header = raw if raw.lower().startswith("bearer ") else f"Bearer {raw}"
+        try:
+            context.principal = authenticator_for(context.settings).principal(header)
+        except AuthenticationError as exc:
+            raise ConnectionRejectionError({"message": exc.reason}) from exc
+        context.token_expires_at = token_expiry(header)
+        return await super().on_ws_connect(context)
+
+    async def _stream(self, request: Request) -> Response:
+        """GraphQL over SSE: strawberry's transport, after the same body checks as POST."""
+        if request.method not in ("GET", "POST"):
+            raise HTTPException(405, "GraphQL is served over GET and POST")
+        if request.method == "POST" and not _is_json(request.headers.get("content-type")):
+            raise HTTPException(415, f"POST bodies must be {JSON}")
+        request.state.graphql_media_type = JSON
+        return await self.run(request)
 
     async def _handle(self, request: Request) -> Response:
         if request.method not in ("GET", "POST"):
@@ -200,6 +315,11 @@ class GraphQLView(GraphQL):
             media_type=f"{media_type}; charset=utf-8",
             headers=headers,
         )
+
+
+def _wants_event_stream(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return any(part.split(";", 1)[0].strip().lower() == "text/event-stream" for part in accept.split(","))
 
 
 def _is_request_error(result: ExecutionResult) -> bool:

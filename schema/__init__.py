@@ -35,4 +35,7 @@ def build_schema(extensions: Sequence[Any] = (), **kwargs: Any) -> strawberry.fe
     mutation = merge_types("Mutation", tuple(mutations)) if mutations else None
     # HubErrors first: every schema reports HubError extensions and masks the rest.
     kwargs.setdefault("federation_version", FEDERATION_VERSION)
+    from schema.subscriptions import Subscription
+
+    kwargs.setdefault("subscription", Subscription)
     return HubSchema(query=query, mutation=mutation, extensions=[HubErrors, *extensions], **kwargs)

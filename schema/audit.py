@@ -102,11 +102,18 @@ class AccessLogRecorder(SchemaExtension):
 
     async def on_execute(self) -> AsyncIterator[None]:
         yield
+        await self._flush(self.execution_context.result)
+
+    async def on_stream_result(self, result: Any) -> AsyncIterator[None]:
+        """A subscription's update: its reads are logged before it is sent (or it is withheld)."""
+        await self._flush(result)
+        yield
+
+    async def _flush(self, result: Any) -> None:
         recording = _recording.get()
         if recording is None or not recording.reads:
             return
         context = self.execution_context
-        result = context.result
         try:
             await self._write(context, recording)
         except Exception:  # the caller learns only that nothing is returned, not why
@@ -121,6 +128,8 @@ class AccessLogRecorder(SchemaExtension):
                         extensions={"code": "ACCESS_LOG_UNAVAILABLE"},
                     )
                 ]
+        finally:
+            recording.reads.clear()  # written once: a subscription's next update starts afresh
 
     async def _write(self, context: Any, recording: _Recording) -> None:
         gql_context = context.context

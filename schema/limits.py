@@ -50,6 +50,7 @@ from strawberry.extensions import (
     QueryDepthLimiter,
     SchemaExtension,
 )
+from strawberry.types.graphql import OperationType
 
 from domain.errors import ConfigError
 from domain.principal import Principal
@@ -68,10 +69,15 @@ def principal_of(context: Any) -> Principal:
 
 
 def _refuse(execution_context: Any, message: str, code: str, **extra: object) -> None:
-    """Stop before execution with one error (strawberry skips execution when a result is set)."""
-    execution_context.result = GraphQLExecutionResult(
-        data=None, errors=[GraphQLError(message, extensions={"code": code, **extra})]
-    )
+    """Stop before execution with one error (strawberry skips execution when a result is set).
+
+    A subscription is started whatever the result says, so it is refused by raising:
+    the stream then answers with this error and ends.
+    """
+    error = GraphQLError(message, extensions={"code": code, **extra})
+    if execution_context.operation_type is OperationType.SUBSCRIPTION:
+        raise error
+    execution_context.result = GraphQLExecutionResult(data=None, errors=[error])
 
 
 class CostEstimate:

@@ -13,6 +13,13 @@ default) in the background, so a filter may be up to that old (plus the
 connectors' cache TTL); the matters it returns are loaded fresh. A department
 that fails during a refresh keeps its last good views and is reported in
 ``MatterConnection.index``.
+
+Changes: each refresh diffs every project's department parts against the
+last good ones (``domain.changes.diff``) and hands what moved to the
+observers (the gateway's change feed); ``refresh_project`` refreshes one
+project at once, past the connectors' fresh cache, when a department says it
+changed. A department is diffed only once it has answered a refresh, and a
+stale copy (stale-if-error) is never taken for news.
 """
 
 from __future__ import annotations
@@ -21,13 +28,15 @@ import asyncio
 import bisect
 import contextlib
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
 from connectors.base import Connector, ProjectDirectory
+from connectors.pipeline import fresh_calls
 from domain import rules
+from domain.changes import Change, diff
 from domain.records import ApprovalItem, DepartmentView, Lifecycle, ProjectProfile, Stage
 
 log = logging.getLogger(__name__)
@@ -169,6 +178,19 @@ class MatterIndex:
         self._status = IndexStatus(None, None, refresh_s, 0)
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._observers: list[Callable[[list[Change]], Awaitable[object]]] = []
+        self._answered: set[str] = set()  # departments that have answered a refresh
+
+    def observe(self, observer: Callable[[list[Change]], Awaitable[object]]) -> None:
+        """Call ``observer(changes)`` after each refresh that found changes."""
+        self._observers.append(observer)
+
+    async def _announce(self, changes: list[Change]) -> None:
+        for observer in self._observers if changes else ():
+            try:
+                await observer(changes)
+            except Exception:  # an observer's failure must not stop the index
+                log.warning("a change observer failed", exc_info=True)
 
     @classmethod
     def for_services(cls, services: Any) -> MatterIndex:
@@ -238,14 +260,25 @@ class MatterIndex:
         )
         stale: dict[str, str] = {}
         views: dict[str, dict[str, DepartmentView]] = {}
+        changes: list[Change] = []
+        now = datetime.now(UTC)
         for name, result in zip(self._connectors, results, strict=True):
             if isinstance(result, BaseException):
                 if not isinstance(result, Exception):
                     raise result
                 stale[name] = getattr(result, "code", "INTERNAL")
                 views[name] = self._views.get(name, {})
-            else:
-                views[name] = result
+                continue
+            previous = self._views.get(name, {})
+            views[name] = {}
+            for code, view in result.items():
+                if view.source is not None and view.source.stale and code in previous:
+                    views[name][code] = previous[code]  # a stale copy is no news
+                    continue
+                views[name][code] = view
+                if name in self._answered:
+                    changes += diff(code, name, previous.get(code), view, at=now)
+        self._answered.update(n for n in self._connectors if n not in stale)
         # Clocks walk the calendar day by day: memoise them across refreshes (items rarely
         # change) and yield to the event loop now and then, so requests keep being served.
         old_memo, memo = self._overdue_memo, {}
@@ -270,6 +303,47 @@ class MatterIndex:
         self._entries = entries
         self._by_code = {e.project_code: e for e in entries}
         self._status = IndexStatus(datetime.now(UTC), as_of, self.refresh_s, len(entries), stale)
+        await self._announce(changes)
+
+    async def refresh_project(self, project_code: str) -> list[Change]:
+        """Ask every department for one project now (past the fresh cache); announce what moved."""
+        async with self._lock:
+            entry = self._by_code.get(project_code)
+            profile = entry.profile if entry else None
+            if profile is None:
+                found = await self._directory.fetch_profiles([project_code])
+                profile = found.get(project_code)
+                if profile is None:
+                    return []
+            with fresh_calls():
+                results = await asyncio.gather(
+                    *(c.fetch_projects([project_code]) for c in self._connectors.values()),
+                    return_exceptions=True,
+                )
+            now = datetime.now(UTC)
+            changes: list[Change] = []
+            for name, result in zip(self._connectors, results, strict=True):
+                if isinstance(result, BaseException):
+                    if not isinstance(result, Exception):
+                        raise result
+                    continue  # that department keeps its last good view
+                view = result.get(project_code)
+                if view is None or (view.source is not None and view.source.stale):
+                    continue
+                known = self._views.setdefault(name, {})
+                if name in self._answered:  # else there is nothing to compare with yet
+                    changes += diff(project_code, name, known.get(project_code), view, at=now)
+                known[project_code] = view
+            mine = {name: v[project_code] for name, v in self._views.items() if project_code in v}
+            fresh = summarise(profile, mine, self._as_of())
+            if entry is None:
+                codes = [e.project_code for e in self._entries]
+                self._entries.insert(bisect.bisect_left(codes, project_code), fresh)
+            else:
+                self._entries[self._entries.index(entry)] = fresh
+            self._by_code[project_code] = fresh
+        await self._announce(changes)
+        return changes
 
     async def _department_views(
         self, name: str, connector: Connector, codes: list[str]

@@ -1,0 +1,186 @@
+"""Subscriptions over graphql-transport-ws and GraphQL over SSE, against a live hub.
+
+A change is made upstream with the planning system's ``/_admin/advance``; the
+planning system pushes it to the hub's webhook, which refreshes the project
+and announces what moved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from domain.principal import Role
+from tests.push.conftest import MATTER_UPDATES, TIANJIA, LiveHub, sse_updates, ws_updates
+
+ACCESS_LOG = """
+query Log($code: String!) {
+  accessLog(first: 500, filter: {objectId: $code, kind: "matter"}) {
+    entries { principal role kind objectId fields }
+  }
+}
+"""
+
+
+@asynccontextmanager
+async def both_subscribed(live_hub: LiveHub) -> AsyncIterator[tuple[Any, Any]]:
+    """A WINDOW_STAFF subscriber to 天嘉 over each transport, both registered with the feed."""
+    token = live_hub.token(Role.WINDOW_STAFF)
+    variables = {"code": TIANJIA}
+    async with (
+        ws_updates(live_hub.url, MATTER_UPDATES, variables, token) as ws_next,
+        sse_updates(live_hub.url, MATTER_UPDATES, variables, token) as sse_next,
+    ):
+        await live_hub.subscribers(2)
+        yield ws_next, sse_next
+
+
+def _update(message: dict[str, Any]) -> dict[str, Any]:
+    assert message["type"] == "next", message
+    payload = message["payload"]
+    assert not payload.get("errors"), payload
+    update: dict[str, Any] = payload["data"]["matterUpdates"]
+    return update
+
+
+def _sse_update(event: tuple[str, Any]) -> dict[str, Any]:
+    name, data = event
+    assert name == "next", event
+    assert not data.get("errors"), data
+    update: dict[str, Any] = data["data"]["matterUpdates"]
+    return update
+
+
+async def test_ws_and_sse_subscribers_each_get_one_update_per_change(live_hub: LiveHub) -> None:
+    async with both_subscribed(live_hub) as (ws_next, sse_next):
+        first = await live_hub.advance("planning", projectCode=TIANJIA)
+        assert first["notified"] is True
+        assert first["name"] == "总平面图" and first["to"]["status"] == "IN_REVIEW"
+
+        for update in (_update(await ws_next()), _sse_update(await sse_next())):
+            assert update["department"] == "planning"
+            assert update["subject"] == "ITEM"
+            assert update["kind"] == "planning.layout_plan"
+            assert update["item"] == "总平面图"
+            assert (update["oldStatus"], update["newStatus"]) == ("SUSPENDED", "IN_REVIEW")
+            assert update["rawNewStatus"] == "3 审核"
+            assert update["matter"]["projectCode"] == TIANJIA
+            items = {i["kind"]: i["status"] for i in update["matter"]["planning"]["items"]}
+            assert items["planning.layout_plan"] == "IN_REVIEW"  # the matter as it is now
+
+        # The periodic refresh sees the same transition: it must not be announced again.
+        await live_hub.services.matter_index.refresh()
+        second = await live_hub.advance("planning", projectCode=TIANJIA)
+        assert second["name"] == "总平面图" and second["to"]["status"] == "APPROVED"
+        for update in (_update(await ws_next()), _sse_update(await sse_next())):
+            # The next update is the second change, not the first one again.
+            assert (update["oldStatus"], update["newStatus"]) == ("IN_REVIEW", "APPROVED")
+
+    log = await live_hub.query(ACCESS_LOG, {"code": TIANJIA}, token=live_hub.token(Role.AUDITOR))
+    entries = [e for e in log["data"]["accessLog"]["entries"] if e["principal"] == "test-window_staff"]
+    assert len(entries) == 4  # two subscribers, two updates each, each written as a read
+    assert all(e["role"] == "WINDOW_STAFF" and "matter.planning.items.status" in e["fields"] for e in entries)
+
+
+async def test_a_duplicate_notice_and_a_bad_signature_change_nothing(live_hub: LiveHub) -> None:
+    import json
+    import time
+
+    from domain.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, signature
+    from tests.push.conftest import SECRET
+
+    body = json.dumps({"projectCode": TIANJIA}).encode()
+
+    def headers(event_id: str, secret: str = SECRET) -> dict[str, str]:
+        return {
+            EVENT_ID_HEADER: event_id,
+            SIGNATURE_HEADER: signature(secret, int(time.time()), event_id, body),
+            "Content-Type": "application/json",
+        }
+
+    url = f"{live_hub.url}/webhooks/planning"
+    accepted = await live_hub.admin.post(url, content=body, headers=headers("evt-1"))
+    assert accepted.status_code == 202, accepted.text
+    repeat = await live_hub.admin.post(url, content=body, headers=headers("evt-1"))
+    assert repeat.status_code == 200 and repeat.json()["duplicate"] is True
+    forged = await live_hub.admin.post(url, content=body, headers=headers("evt-2", secret="x" * 40))
+    assert forged.status_code == 401 and "does not verify" in forged.json()["message"]
+    unknown = await live_hub.admin.post(
+        f"{live_hub.url}/webhooks/weather", content=body, headers=headers("e3")
+    )
+    assert unknown.status_code == 404
+    bad = json.dumps({"projectCode": "not a code"}).encode()
+    refused = await live_hub.admin.post(
+        url,
+        content=bad,
+        headers={
+            EVENT_ID_HEADER: "evt-4",
+            SIGNATURE_HEADER: signature(SECRET, int(time.time()), "evt-4", bad),
+            "Content-Type": "application/json",
+        },
+    )
+    assert refused.status_code == 400 and "projectCode" in refused.json()["message"]
+    for response in (forged, unknown, refused):
+        assert SECRET not in response.text and "127.0.0.1" not in response.text
+
+
+async def test_an_enterprise_follows_only_its_own_projects(live_hub: LiveHub) -> None:
+    owner = live_hub.world.projects[TIANJIA].enterprise_code
+    other = next(e for e in sorted(live_hub.world.enterprises) if e != owner)
+    variables = {"code": TIANJIA}
+    stranger = live_hub.token(Role.ENTERPRISE, credit_code=other, subject="stranger")
+    async with sse_updates(live_hub.url, MATTER_UPDATES, variables, stranger) as sse_next:
+        name, data = await sse_next()
+        assert name == "next"
+        [error] = data["errors"]
+        assert error["extensions"]["code"] == "FORBIDDEN"
+        assert (await sse_next())[0] == "complete"
+    async with ws_updates(live_hub.url, MATTER_UPDATES, variables, stranger) as ws_next:
+        message = await ws_next()
+        errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
+        assert errors[0]["extensions"]["code"] == "FORBIDDEN"
+
+    mine = live_hub.token(Role.ENTERPRISE, credit_code=owner, subject="owner")
+    async with ws_updates(live_hub.url, MATTER_UPDATES, variables, mine) as ws_next:
+        await live_hub.subscribers(1)
+        await live_hub.advance("planning", projectCode=TIANJIA)
+        assert _update(await ws_next())["newStatus"] == "IN_REVIEW"
+
+
+async def test_anonymous_and_bad_tokens_are_refused(live_hub: LiveHub) -> None:
+    variables = {"code": TIANJIA}
+    async with sse_updates(live_hub.url, MATTER_UPDATES, variables, None) as sse_next:
+        name, data = await sse_next()
+        assert name == "next" and data["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+    from websockets.typing import Subprotocol
+
+    ws_url = live_hub.url.replace("http://", "ws://") + "/graphql"
+    async with connect(ws_url, subprotocols=[Subprotocol("graphql-transport-ws")]) as socket:
+        await socket.send('{"type": "connection_init", "payload": {"Authorization": "Bearer forged"}}')
+        try:
+            async with asyncio.timeout(30):
+                await socket.recv()
+        except ConnectionClosed as closed:
+            assert closed.rcvd is not None and closed.rcvd.code == 4403
+        else:
+            raise AssertionError("a forged token was accepted")
+
+
+async def test_the_feed_ending_completes_both_streams(live_hub: LiveHub) -> None:
+    async with both_subscribed(live_hub) as (ws_next, sse_next):
+        await live_hub.services.changes.aclose()  # what shutdown does
+        assert (await ws_next())["type"] == "complete"
+        assert (await sse_next())[0] == "complete"
+
+
+async def test_an_expiring_token_ends_the_subscription(live_hub: LiveHub) -> None:
+    token = live_hub.token(Role.WINDOW_STAFF, ttl_s=60, now=__import__("time").time() - 59)
+    async with sse_updates(live_hub.url, MATTER_UPDATES, {"code": TIANJIA}, token) as sse_next:
+        name, data = await sse_next()
+        assert name == "next" and data["errors"][0]["extensions"]["code"] == "SUBSCRIPTION_ENDED"
+        assert "expired" in data["errors"][0]["message"]
+        assert (await sse_next())[0] == "complete"
