@@ -1,4 +1,4 @@
-"""The ledger's tables, as typed SQLAlchemy 2 mappings.
+"""The registry's tables (the ledger and the service catalogue), as typed SQLAlchemy 2 mappings.
 
 The migrations in ``registry/migrations`` create exactly these tables (a test
 compares them); change both together.
@@ -12,6 +12,7 @@ from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Date,
     DateTime,
@@ -27,6 +28,8 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from domain.limits import LimitUnit
 
 
 class Status(StrEnum):
@@ -317,3 +320,102 @@ class IdempotencyKey(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     result: Mapped[str] = mapped_column(Text)  # JSON
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# -- the service catalogue (事项目录) ------------------------------------------------------
+
+
+class ServiceCategory(StrEnum):
+    """The categories of application-based government services, as catalogues publish them."""
+
+    LICENSING = "行政许可"
+    PAYMENT = "行政给付"
+    CONFIRMATION = "行政确认"
+    REWARD = "行政奖励"
+    ADJUDICATION = "行政裁决"
+    OTHER_POWER = "其他行政权力"
+    PUBLIC_SERVICE = "公共服务"
+
+
+class ServiceItem(Base):
+    """One item of the service catalogue with its service guide (办事指南).
+
+    Handled by a receiving department, or by a city bureau's forward window in the
+    centre (``window_bureau_code``). Limits are in ``limit_unit`` (working days unless
+    the source counts calendar days); ``cases`` and ``online_cases`` are the item's
+    cases in the reporting year and how many were handled online.
+    """
+
+    __tablename__ = "service_item"
+    __table_args__ = (
+        CheckConstraint(_in("category", ServiceCategory), name="category"),
+        CheckConstraint(_in("limit_unit", LimitUnit), name="limit_unit"),
+        CheckConstraint("department_code IS NOT NULL OR window_bureau_code IS NOT NULL", name="handled_by"),
+        CheckConstraint("promised_limit > 0 AND promised_limit <= statutory_limit", name="limits"),
+        CheckConstraint("online_depth BETWEEN 1 AND 4", name="online_depth"),
+        CheckConstraint("materials_before >= 0", name="materials_before"),
+        CheckConstraint("online_cases >= 0 AND online_cases <= cases", name="cases"),
+        Index("ix_service_item_department", "department_code"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    department_code: Mapped[str | None] = mapped_column(ForeignKey("department.code"))
+    window_bureau_code: Mapped[str | None] = mapped_column(ForeignKey("bureau.code"))
+    category: Mapped[ServiceCategory] = mapped_column(EnumText(ServiceCategory))
+    domain: Mapped[str] = mapped_column(String(32))  # 事项领域, e.g. 工程建设
+    application_based: Mapped[bool] = mapped_column(Boolean)  # 依申请
+    in_centre: Mapped[bool] = mapped_column(Boolean)  # 进驻政务服务中心
+    conditions: Mapped[str] = mapped_column(Text)  # 受理条件
+    procedure: Mapped[str] = mapped_column(Text)  # 办理流程
+    materials_before: Mapped[int] = mapped_column(Integer)  # materials asked for before the reform
+    statutory_limit: Mapped[int] = mapped_column(Integer)
+    promised_limit: Mapped[int] = mapped_column(Integer)
+    limit_unit: Mapped[LimitUnit] = mapped_column(EnumText(LimitUnit))
+    online_depth: Mapped[int] = mapped_column(Integer)  # 网办深度 1 (信息公开) … 4 (全程网办)
+    tolerance: Mapped[bool] = mapped_column(Boolean)  # 容缺受理
+    commitment: Mapped[bool] = mapped_column(Boolean)  # 告知承诺制
+    parallel_group: Mapped[str | None] = mapped_column(String(64))  # 并联审批: the items handled together
+    handbook_code: Mapped[str | None] = mapped_column(String(8))  # the handbook entry (G01…)
+    delegated_item_code: Mapped[str | None] = mapped_column(ForeignKey("delegated_item.code"))
+    cases: Mapped[int] = mapped_column(Integer)
+    online_cases: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ServiceMaterial(Base):
+    """One application material of a service item; non-key ones may be owed under 容缺受理."""
+
+    __tablename__ = "service_material"
+
+    item_code: Mapped[str] = mapped_column(ForeignKey("service_item.code"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    key: Mapped[bool] = mapped_column(Boolean)
+
+
+class ServiceItemKind(Base):
+    """The approval kind (``domain.records.ITEM_KINDS``) a service item covers: one item per kind."""
+
+    __tablename__ = "service_item_kind"
+    __table_args__ = (Index("ix_service_item_kind_item_code", "item_code"),)
+
+    kind: Mapped[str] = mapped_column(String(64), primary_key=True)
+    item_code: Mapped[str] = mapped_column(ForeignKey("service_item.code"))
+
+
+class ServiceHistoryEntry(Base):
+    """One change to the catalogue: who, when, which item and field, old and new value. Never updated."""
+
+    __tablename__ = "service_history"
+    __table_args__ = (Index("ix_service_history_item", "item_code", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(128))
+    item_code: Mapped[str] = mapped_column(String(64))
+    field: Mapped[str] = mapped_column(String(32))
+    old_value: Mapped[str | None] = mapped_column(Text)
+    new_value: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)

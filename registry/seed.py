@@ -1,4 +1,4 @@
-"""The seeded ledger: the zone report's story, deterministic.
+"""The seeded ledger (and with it the service catalogue): the zone report's story, deterministic.
 
 346 city-level items were delegated (2021-06-30) and split over 12 departments;
 each department was assigned its items, requested and received accounts on the
@@ -88,6 +88,7 @@ class SeedSummary:
     items: int
     accounts: int
     history: int
+    services: int = 0  # service catalogue items
 
 
 def at(day: date, hour: int = 9, minute: int = 30) -> datetime:
@@ -331,6 +332,11 @@ async def seed(registry: Registry, *, reference_only: bool = False) -> SeedSumma
             await session.execute(
                 select(func.setval(func.pg_get_serial_sequence("account", "id"), func.max(Account.id)))
             )
+    services = 0
+    if not reference_only:
+        from registry.catalogue_seed import seed_catalogue  # it builds on this module's story
+
+        services = await seed_catalogue(registry)
     return SeedSummary(
-        departments, bureaus, systems, len(ledger.items), len(ledger.accounts), len(ledger.history)
+        departments, bureaus, systems, len(ledger.items), len(ledger.accounts), len(ledger.history), services
     )

@@ -26,12 +26,14 @@ from __future__ import annotations
 import csv
 import io
 import re
+import unicodedata
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -81,6 +83,7 @@ ORIGINS = {"": Origin.ORIGINAL, "原有": Origin.ORIGINAL, "保留": Origin.ORIG
 ORIGIN_LABEL = {Origin.ORIGINAL: "原有", Origin.ADDED: "新增"}
 CODE_PATTERN = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._\-]{0,63}$")
 _HEADER_SCAN = 10
+CST = ZoneInfo("Asia/Shanghai")  # times in exports are China Standard Time
 
 Progress = Callable[[str, int, int | None], None]  # (phase, done, total or None)
 
@@ -120,8 +123,26 @@ class ImportResult:
     unchanged: int
 
 
+@dataclass(frozen=True, slots=True)
+class Columns:
+    """A spreadsheet format: field -> accepted headers (the first is the one written), required fields.
+
+    The header row is the first of the top ten holding the first required field's header.
+    """
+
+    headers: dict[str, tuple[str, ...]]
+    required: tuple[str, ...]
+
+    @property
+    def label(self) -> dict[str, str]:
+        return {key: names[0] for key, names in self.headers.items()}
+
+
+ITEM_COLUMNS = Columns(HEADERS, REQUIRED)
+
+
 @dataclass
-class _Sheet:
+class Sheet:
     header_row: int
     columns: dict[str, int]  # field -> column index
     rows: list[tuple[int, tuple[Any, ...]]] = field(default_factory=list)
@@ -130,7 +151,7 @@ class _Sheet:
 # -- reading -----------------------------------------------------------------------------
 
 
-def _cell_text(value: Any) -> str:
+def cell_text(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
@@ -143,7 +164,7 @@ def _cell_text(value: Any) -> str:
 
 
 def _normal_header(value: Any) -> str:
-    return re.sub(r"\s+", "", _cell_text(value)).replace("／", "/").replace("＊", "").replace("*", "")
+    return re.sub(r"\s+", "", cell_text(value)).replace("／", "/").replace("＊", "").replace("*", "")
 
 
 def _read_raw(path: Path) -> Iterator[tuple[Any, ...]]:
@@ -163,38 +184,49 @@ def _read_raw(path: Path) -> Iterator[tuple[Any, ...]]:
         )
 
 
-def read_sheet(path: Path, progress: Progress | None = None) -> _Sheet:
+def read_sheet(path: Path, progress: Progress | None = None, columns: Columns = ITEM_COLUMNS) -> Sheet:
     """Find the header row, map the columns, collect the non-blank rows below it."""
-    sheet: _Sheet | None = None
+    sheet: Sheet | None = None
     scanned: list[tuple[Any, ...]] = []
+    marker = columns.label[columns.required[0]]
     for number, raw in enumerate(_read_raw(path), start=1):
         if sheet is None:
             headers = [_normal_header(v) for v in raw]
-            if "事项编码" in headers:
-                sheet = _Sheet(number, _map_columns(number, headers))
+            if marker in headers:
+                sheet = Sheet(number, _map_columns(number, headers, columns))
             elif number >= _HEADER_SCAN:
                 break
             scanned.append(raw)
             continue
-        if any(_cell_text(v) for v in raw):
+        if any(cell_text(v) for v in raw):
             sheet.rows.append((number, raw))
             if progress and len(sheet.rows) % 5000 == 0:
                 progress("read", len(sheet.rows), None)
     if sheet is None:
         raise ImportRejected(
-            [RowError(1, None, f"no header row with 事项编码 in the first {_HEADER_SCAN} rows")]
+            [RowError(1, None, f"no header row with {marker} in the first {_HEADER_SCAN} rows")]
         )
     return sheet
 
 
-def _map_columns(row: int, headers: list[str]) -> dict[str, int]:
+def load_sheet(path: Path, progress: Progress | None = None, columns: Columns = ITEM_COLUMNS) -> Sheet:
+    """``read_sheet``, with a file that cannot be read reported as ImportRejected."""
+    try:
+        return read_sheet(path, progress, columns)
+    except OSError as exc:
+        raise ImportRejected([RowError(0, None, f"cannot read {path.name}: {exc.strerror}")]) from exc
+    except (ValueError, KeyError, zipfile.BadZipFile, csv.Error) as exc:  # not a workbook / not CSV
+        raise ImportRejected([RowError(0, None, f"{path.name} is not a readable spreadsheet")]) from exc
+
+
+def _map_columns(row: int, headers: list[str], spec: Columns) -> dict[str, int]:
     columns: dict[str, int] = {}
-    for key, names in HEADERS.items():
+    for key, names in spec.headers.items():
         for name in names:
             if name in headers:
                 columns[key] = headers.index(name)
                 break
-    missing = [LABEL[k] for k in REQUIRED if k not in columns]
+    missing = [spec.label[k] for k in spec.required if k not in columns]
     if missing:
         raise ImportRejected([RowError(row, None, f"missing column {', '.join(missing)}")])
     return columns
@@ -203,7 +235,7 @@ def _map_columns(row: int, headers: list[str]) -> dict[str, int]:
 # -- validation --------------------------------------------------------------------------
 
 
-class _Lookup:
+class Lookup:
     """Names and codes people write for a department, bureau or system, to its code."""
 
     def __init__(self, label: str, entries: dict[str, str], prefixes: Sequence[str] = ()) -> None:
@@ -219,7 +251,7 @@ class _Lookup:
         return self.index.get(re.sub(r"\s+", "", text))
 
 
-async def _lookups(session: AsyncSession) -> tuple[_Lookup, _Lookup, _Lookup, dict[str, str]]:
+async def _lookups(session: AsyncSession) -> tuple[Lookup, Lookup, Lookup, dict[str, str]]:
     departments: dict[str, str] = {}
     for d in await session.scalars(select(Department)):
         departments[d.code] = departments[d.name] = d.code
@@ -232,9 +264,9 @@ async def _lookups(session: AsyncSession) -> tuple[_Lookup, _Lookup, _Lookup, di
         systems[s.code] = systems[s.name] = s.code
         system_bureau[s.code] = s.bureau_code
     return (
-        _Lookup("department", departments, prefixes=("高新区",)),
-        _Lookup("bureau", bureaus, prefixes=("衡阳市",)),
-        _Lookup("business system", systems),
+        Lookup("department", departments, prefixes=("高新区",)),
+        Lookup("bureau", bureaus, prefixes=("衡阳市",)),
+        Lookup("business system", systems),
         system_bureau,
     )
 
@@ -246,7 +278,7 @@ def _parse_date(value: Any) -> date | None:
         return value
     if isinstance(value, int | float) and not isinstance(value, bool) and 1 <= value < 2_958_466:
         return xlsx.excel_date(value)  # a date cell: Excel keeps the serial day number
-    text = _cell_text(value)
+    text = cell_text(value)
     match = re.fullmatch(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?", text)
     if not match:
         raise ValueError(text)
@@ -254,8 +286,8 @@ def _parse_date(value: Any) -> date | None:
 
 
 def validate(
-    sheet: _Sheet,
-    lookups: tuple[_Lookup, _Lookup, _Lookup, dict[str, str]],
+    sheet: Sheet,
+    lookups: tuple[Lookup, Lookup, Lookup, dict[str, str]],
     existing: dict[str, tuple[Any, ...]],
     progress: Progress | None = None,
 ) -> tuple[list[tuple[int, NewItem]], int, list[RowError]]:
@@ -289,13 +321,13 @@ def validate(
 def _check_row(
     columns: dict[str, int],
     raw: tuple[Any, ...],
-    lookups: tuple[_Lookup, _Lookup, _Lookup, dict[str, str]],
+    lookups: tuple[Lookup, Lookup, Lookup, dict[str, str]],
     problems: list[tuple[str, str]],
 ) -> NewItem | None:
     """One row as a NewItem, or None with ``problems`` saying (column key, what is wrong)."""
     departments, bureaus, systems, system_bureau = lookups
     cells = {key: raw[i] if i < len(raw) else None for key, i in columns.items()}
-    values = {key: _cell_text(cells.get(key)) for key in HEADERS}
+    values = {key: cell_text(cells.get(key)) for key in HEADERS}
     for key in REQUIRED:
         if not values[key]:
             problems.append((key, "is empty"))
@@ -368,12 +400,7 @@ async def import_items(
 ) -> ImportResult:
     """Import a delegation list: all rows or none. Raises ImportRejected listing row errors."""
     path = Path(path)
-    try:
-        sheet = read_sheet(path, progress)
-    except OSError as exc:
-        raise ImportRejected([RowError(0, None, f"cannot read {path.name}: {exc.strerror}")]) from exc
-    except (ValueError, KeyError, zipfile.BadZipFile, csv.Error) as exc:  # not a workbook / not CSV
-        raise ImportRejected([RowError(0, None, f"{path.name} is not a readable spreadsheet")]) from exc
+    sheet = load_sheet(path, progress)
     async with registry.write() as session:
         lookups = await _lookups(session)
         item = DelegatedItem
@@ -438,8 +465,8 @@ ITEM_HEADERS = (
 FIGURE_HEADERS = ("原有", "取消", "新增", "在册", "已承接", "承接率", "有效账号")
 
 
-def _ratio(value: float | None) -> str:
-    return "" if value is None else f"{value:.2%}"
+def _ratio(value: float | None) -> Percent | str:
+    return "" if value is None else Percent(value)
 
 
 def _figures(f: Figures) -> list[Any]:
@@ -489,32 +516,98 @@ def coverage_csv_rows(coverage: Coverage) -> list[list[Any]]:
     return rows
 
 
-def write_xlsx(path: Path | io.BytesIO, sheets: dict[str, list[list[Any]]]) -> None:
+class Percent(float):
+    """A rate (a fraction: 0.856) that a workbook shows as a percentage (85.6%), to ``decimals`` places."""
+
+    decimals: int
+
+    def __new__(cls, value: float, decimals: int = 2) -> Percent:
+        rate = super().__new__(cls, value)
+        rate.decimals = decimals
+        return rate
+
+    def __str__(self) -> str:
+        return f"{float(self):.{self.decimals}%}"
+
+
+Notes = Sequence[tuple[str, Any]]  # (label, value) lines above a table: generation time, as-of date
+
+
+def _display_width(value: Any) -> int:
+    """Columns a value takes in a spreadsheet: CJK and full-width characters count two."""
+    if isinstance(value, datetime):
+        return 19
+    if isinstance(value, date):
+        return 10
+    text = str(value) if value is not None else ""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def write_xlsx(path: Path | io.BytesIO, sheets: dict[str, list[list[Any]]], *, notes: Notes = ()) -> None:
+    """Write ``sheets`` (title -> header row and rows), cells typed for Excel and LibreOffice.
+
+    Numbers stay numbers, ``Percent`` values get a percent format, dates and times
+    date formats; each column is as wide as its widest value (Chinese counted double,
+    capped); ``notes`` go above the header on every sheet; the header row is bold and
+    frozen, so it stays in view while scrolling.
+    """
     from openpyxl import Workbook  # type: ignore[import-untyped]
     from openpyxl.styles import Font  # type: ignore[import-untyped]
+    from openpyxl.utils import get_column_letter  # type: ignore[import-untyped]
 
     workbook = Workbook(write_only=True)
     bold = Font(bold=True)
     for title, rows in sheets.items():
         sheet = workbook.create_sheet(title)
-        for index, row in enumerate(rows):
-            if index == 0:
-                from openpyxl.cell import WriteOnlyCell  # type: ignore[import-untyped]
+        widths: dict[int, int] = {}
+        for row in rows:
+            for i, value in enumerate(row):
+                widths[i] = max(widths.get(i, 0), _display_width(value))
+        for i, width in widths.items():
+            sheet.column_dimensions[get_column_letter(i + 1)].width = min(max(width + 2, 6), 60)
+        lead = [[label, value] for label, value in notes] + ([[]] if notes else [])
+        sheet.freeze_panes = f"A{len(lead) + 2}"
 
-                cells = []
-                for value in row:
-                    cell = WriteOnlyCell(sheet, value=value)
-                    cell.font = bold
-                    cells.append(cell)
-                sheet.append(cells)
-            else:
-                sheet.append(row)
+        for row in lead:
+            sheet.append([_typed_cell(sheet, v, bold if i == 0 else None) for i, v in enumerate(row)])
+        for index, row in enumerate(rows):
+            sheet.append([_typed_cell(sheet, v, bold if index == 0 else None) for v in row])
     workbook.save(path)
 
 
-def write_csv(stream: io.TextIOBase | Any, rows: list[list[Any]]) -> None:
+def _typed_cell(sheet: Any, value: Any, font: Any) -> Any:
+    from openpyxl.cell import WriteOnlyCell  # type: ignore[import-untyped]
+
+    cell = WriteOnlyCell(sheet, value=float(value) if isinstance(value, Percent) else value)
+    if font is not None:
+        cell.font = font
+    if isinstance(value, Percent):
+        cell.number_format = "0." + "0" * value.decimals + "%" if value.decimals else "0%"
+    elif isinstance(value, datetime):
+        cell.value = value.astimezone(CST).replace(tzinfo=None) if value.tzinfo else value
+        cell.number_format = "yyyy-mm-dd hh:mm:ss"
+    elif isinstance(value, date):
+        cell.number_format = "yyyy-mm-dd"
+    return cell
+
+
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, Percent):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.astimezone(CST).isoformat(timespec="seconds") if value.tzinfo else value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def write_csv(stream: io.TextIOBase | Any, rows: list[list[Any]], *, notes: Notes = ()) -> None:
+    """Rows as CSV; ``notes`` as label, value lines and a blank line above them."""
     writer = csv.writer(stream, lineterminator="\r\n")
-    writer.writerows(rows)
+    if notes:
+        writer.writerows([[label, _csv_value(value)] for label, value in notes])
+        writer.writerow([])
+    writer.writerows([_csv_value(v) for v in row] for row in rows)
 
 
 async def item_rows(registry: Registry) -> list[list[Any]]:
@@ -538,9 +631,9 @@ async def item_rows(registry: Registry) -> list[list[Any]]:
                 systems[i.system_code],
                 departments[i.department_code] if i.department_code else "",
                 ORIGIN_LABEL[i.origin],
-                i.delegated_on.isoformat(),
+                i.delegated_on,
                 i.status.value,
-                i.cancelled_on.isoformat() if i.cancelled_on else "",
+                i.cancelled_on or "",
                 i.cancel_reason or "",
             ]
             for i in rows

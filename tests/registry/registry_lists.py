@@ -47,8 +47,18 @@ def delegation_list(n: int) -> list[list[Any]]:
     return rows
 
 
-def write_list(path: Path, rows: list[list[Any]], *, title: bool = True, encoding: str = "utf-8-sig") -> Path:
-    table = ([["衡阳高新区市级赋权事项清单（2022年动态调整）"], []] if title else []) + [HEADER, *rows]
+def write_list(
+    path: Path,
+    rows: list[list[Any]],
+    *,
+    title: bool = True,
+    encoding: str = "utf-8-sig",
+    header: list[str] | None = HEADER,
+) -> Path:
+    """Rows under ``header`` (None: the rows bring their own), below a title and a blank row."""
+    table = ([["衡阳高新区市级赋权事项清单（2022年动态调整）"], []] if title else []) + (
+        [header, *rows] if header is not None else rows
+    )
     if path.suffix == ".xlsx":
         workbook = Workbook()
         for row in table:

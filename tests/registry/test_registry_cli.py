@@ -27,13 +27,14 @@ def test_migrate_seed_and_export_coverage(
     assert main(["registry", "migrate", "--database-url", url]) == 0
     assert "already at revision" in capsys.readouterr().out
     assert main(["registry", "seed", "--database-url", url]) == 0
-    assert "358 items" in capsys.readouterr().out
+    assert "358 items" in (seeded := capsys.readouterr().out) and "232 service catalogue items" in seeded
     assert main(["registry", "seed", "--database-url", url]) == 1
     assert "already holds 358 items" in capsys.readouterr().err
 
     assert main(["registry", "export", "coverage", "--format", "csv", "--database-url", url]) == 0
     table = list(csv.reader(io.StringIO(capsys.readouterr().out)))
-    assert table[1][:9] == ["合计", "", "合计", "346", "12", "12", "346", "346", "100.00%"]
+    assert table[0][0] == "生成时间" and table[1] == ["数据截至", "2023-03-15"] and table[2] == []
+    assert table[4][:9] == ["合计", "", "合计", "346", "12", "12", "346", "346", "100.00%"]
 
     target = tmp_path / "coverage.xlsx"
     assert (
@@ -52,12 +53,13 @@ def test_migrate_seed_and_export_coverage(
         )
         == 0
     )
-    overview = {r[0]: r[1] for r in load_workbook(target, read_only=True)["总览"].iter_rows(values_only=True)}
+    sheet = load_workbook(target, read_only=True)["总览"]
+    overview = {r[0]: r[1] for r in sheet.iter_rows(values_only=True) if len(r) > 1}
     assert overview["已承接到位"] == 346
     items = tmp_path / "items.csv"
     assert main(["registry", "export", "items", "--output", str(items), "--database-url", url]) == 0
     assert items.read_bytes().startswith(b"\xef\xbb\xbf")  # Excel reads the BOM as UTF-8
-    assert len(items.read_text(encoding="utf-8-sig").splitlines()) == 359
+    assert len(items.read_text(encoding="utf-8-sig").splitlines()) == 3 + 359  # the notes, a blank line
 
 
 def test_import_names_the_bad_row_and_changes_nothing(
@@ -73,7 +75,7 @@ def test_import_names_the_bad_row_and_changes_nothing(
     assert "row 714, 下放部门: unknown city bureau '衡阳市不存在局'" in err
     assert "nothing was imported" in err
     assert main(["registry", "export", "items", "--format", "csv", "--database-url", url]) == 0
-    assert len(capsys.readouterr().out.splitlines()) == 1  # the header only
+    assert len(capsys.readouterr().out.splitlines()) == 4  # the notes, a blank line and the header
     rows[710][5] = "市资规局"
     rows[710][6] = "GTKJ"
     good = write_list(tmp_path / "good.xlsx", rows)

@@ -206,7 +206,8 @@ async def test_the_tally_stays_in_step_with_the_items(seeded: Registry) -> None:
         first = await session.scalar(select(DelegatedItem.code).order_by(DelegatedItem.code))
         moved = update(DelegatedItem).where(DelegatedItem.code == first).values(department_code="SPJ")
         await session.execute(moved)
-        await session.execute(delete(DelegatedItem).where(DelegatedItem.code == "430400-QT-SFGW-001"))
+        # A penalty item: no catalogue item links it (the catalogue's links keep theirs).
+        await session.execute(delete(DelegatedItem).where(DelegatedItem.code == "430400-CF-SZJJ-001"))
     async with seeded.sessionmaker() as session:
         tallied = sorted(map(tuple, await item_groups(session)))
         counted = sorted(map(tuple, await item_groups(session, from_tally=False)))

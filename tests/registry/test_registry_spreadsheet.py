@@ -173,7 +173,10 @@ async def test_the_coverage_report_as_xlsx_and_csv(seeded: Registry) -> None:
         12,
         12,
     )
-    assert (overview["在册事项"], overview["已承接到位"], overview["承接率"]) == (346, 346, "100.00%")
+    # A rate is a number, shown as a percentage.
+    assert (overview["在册事项"], overview["已承接到位"], overview["承接率"]) == (346, 346, 1.0)
+    rate = next(r for r in workbook["总览"].iter_rows() if r[0].value == "承接率")[1]
+    assert rate.data_type == "n" and rate.number_format == "0.00%"
     departments = list(workbook["按承接部门"].iter_rows(values_only=True))
     assert len(departments) == 13 and departments[1][1] == "高新区行政审批服务局"
     stream = io.StringIO()

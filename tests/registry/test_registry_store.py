@@ -55,6 +55,10 @@ LEDGER_TABLES = {
     "history",
     "idempotency_key",
     "item_tally",
+    "service_item",
+    "service_material",
+    "service_item_kind",
+    "service_history",
 }
 
 

@@ -1,4 +1,4 @@
-"""``onematter registry seed``: load the zone report's delegation ledger."""
+"""``onematter registry seed``: load the zone report's delegation ledger and service catalogue."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"seeded {summary.departments} departments, {summary.bureaus} city bureaus, "
             f"{summary.systems} business systems, {summary.items} items, {summary.accounts} accounts, "
-            f"{summary.history} history entries"
+            f"{summary.history} history entries, {summary.services} service catalogue items"
         )
         return 0
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from registry.migrations.helpers import append_only, id_column, in_
+
 revision = "0001_ledger"
 down_revision = None
 branch_labels = None
@@ -25,17 +27,6 @@ STATUSES = (
     "CANCELLED",
 )
 CATEGORIES = ("行政许可", "行政确认", "行政处罚", "其他")
-
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
-
-
-def _id() -> sa.Column:  # type: ignore[type-arg]
-    # SQLite only makes INTEGER PRIMARY KEY an alias of the rowid (autoincrementing).
-    return sa.Column(
-        "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
-    )
 
 
 def upgrade() -> None:
@@ -68,7 +59,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "delegated_item",
-        _id(),
+        id_column(),
         sa.Column("code", sa.String(64), nullable=False),
         sa.Column("name", sa.String(200), nullable=False),
         sa.Column("category", sa.String(8), nullable=False),
@@ -84,10 +75,10 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_delegated_item"),
         sa.UniqueConstraint("code", name="uq_delegated_item_code"),
-        sa.CheckConstraint(_in("status", STATUSES), name="ck_delegated_item_status"),
-        sa.CheckConstraint(_in("category", CATEGORIES), name="ck_delegated_item_category"),
-        sa.CheckConstraint(_in("mode", ("DIRECT", "ENTRUSTED")), name="ck_delegated_item_mode"),
-        sa.CheckConstraint(_in("origin", ("ORIGINAL", "ADDED")), name="ck_delegated_item_origin"),
+        sa.CheckConstraint(in_("status", STATUSES), name="ck_delegated_item_status"),
+        sa.CheckConstraint(in_("category", CATEGORIES), name="ck_delegated_item_category"),
+        sa.CheckConstraint(in_("mode", ("DIRECT", "ENTRUSTED")), name="ck_delegated_item_mode"),
+        sa.CheckConstraint(in_("origin", ("ORIGINAL", "ADDED")), name="ck_delegated_item_origin"),
         sa.CheckConstraint(
             "status <> 'CANCELLED' OR (cancel_reason IS NOT NULL AND cancel_reason <> '')",
             name="ck_delegated_item_cancel_reason",
@@ -111,7 +102,7 @@ def upgrade() -> None:
     op.create_index("ix_delegated_item_status", "delegated_item", ["status"])
     op.create_table(
         "account",
-        _id(),
+        id_column(),
         sa.Column("system_code", sa.String(16), nullable=False),
         sa.Column("department_code", sa.String(16), nullable=False),
         sa.Column("holder", sa.String(64), nullable=False),
@@ -131,7 +122,7 @@ def upgrade() -> None:
     op.create_index("ix_account_department_system", "account", ["department_code", "system_code"])
     op.create_table(
         "history",
-        _id(),
+        id_column(),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("actor", sa.String(128), nullable=False),
         sa.Column("entity", sa.String(16), nullable=False),
@@ -144,8 +135,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_history"),
         sa.CheckConstraint("entity IN ('item', 'account')", name="ck_history_entity"),
         sa.CheckConstraint(
-            f"field <> 'status' OR (entity = 'item' AND {_in('new_value', STATUSES)} AND "
-            f"(old_value IS NULL OR {_in('old_value', STATUSES)}))",
+            f"field <> 'status' OR (entity = 'item' AND {in_('new_value', STATUSES)} AND "
+            f"(old_value IS NULL OR {in_('old_value', STATUSES)}))",
             name="ck_history_status_values",
         ),
     )
@@ -173,7 +164,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("key", name="pk_idempotency_key"),
     )
-    _append_only("history")
+    append_only("history")
     _status_always_recorded()
     op.create_table(
         "item_tally",
@@ -188,29 +179,6 @@ def upgrade() -> None:
         ),
     )
     _tally_items()
-
-
-def _append_only(table: str) -> None:
-    """The database itself refuses to change or delete history rows."""
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(
-            f"""
-            CREATE FUNCTION {table}_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN
-                RAISE EXCEPTION '{table} is append-only: % refused', TG_OP;
-            END $$
-            """
-        )
-        op.execute(
-            f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-            f"FOR EACH ROW EXECUTE FUNCTION {table}_append_only()"
-        )
-    else:
-        for action in ("UPDATE", "DELETE"):
-            op.execute(
-                f"CREATE TRIGGER {table}_no_{action.lower()} BEFORE {action} ON {table} "
-                f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: {action} refused'); END"
-            )
 
 
 _OUTSIDE = "'status changed outside the ledger service'"
