@@ -1,7 +1,7 @@
 """The service catalogue: items with their guides, materials, approval kinds and history.
 
-Revision ID: 0003_catalogue
-Revises: 0002_access_log
+Revision ID: 0004_catalogue
+Revises: 0003_unique_active_account
 Create Date: 2026-12-01
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 from registry.migrations.helpers import append_only, id_column, in_
 
-revision = "0003_catalogue"
-down_revision = "0002_access_log"
+revision = "0004_catalogue"
+down_revision = "0003_unique_active_account"
 branch_labels = None
 depends_on = None
 
