@@ -40,12 +40,12 @@ from domain.errors import ConfigError
 from domain.principal import Principal
 from gateway.auth import AuthenticationError, authenticate, authenticator_for
 from gateway.config import Settings, describe
+from schema.errors import HubErrors
 from schema.limits import (
     CostEstimate,
     DocumentGuard,
     ListGuard,
     OperationGuard,
-    ProductionErrors,
     TrustedDocuments,
     ValidationRules,
     load_trusted_documents,
@@ -491,7 +491,7 @@ def extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     factories: list[Callable[[], SchemaExtension]] = []
     if mask:
         # First in the list, so its after-operation step runs last and sees every error.
-        factories.append(ProductionErrors)
+        factories.append(functools.partial(HubErrors, scrub=True))
     if limits.trusted_documents is not None:
         documents = load_trusted_documents(limits.trusted_documents)
         factories.append(functools.partial(TrustedDocuments, documents))

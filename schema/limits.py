@@ -3,9 +3,9 @@
 Built by ``gateway.security.extensions`` from ``[limits]``: trusted documents, a
 document guard that runs before validation (fragment bombs, repeated fields),
 token, depth and alias limits, introspection off in production, root access for
-anonymous callers, a cost estimate in which lists multiply by their page size,
-and error masking in production. Every refusal is a GraphQL error with
-``extensions.code``; none is a 500.
+anonymous callers, and a cost estimate in which lists multiply by their page
+size. Every refusal is a GraphQL error with ``extensions.code``; none is a 500.
+Error masking (and scrubbing in production) is schema/errors.py's ``HubErrors``.
 """
 
 from __future__ import annotations
@@ -45,7 +45,6 @@ from graphql import (
 )
 from strawberry.extensions import (
     DisableIntrospection,
-    MaskErrors,
     MaxAliasesLimiter,
     QueryDepthLimiter,
     SchemaExtension,
@@ -574,65 +573,6 @@ class TrustedDocuments(SchemaExtension):
                     extensions={"code": "PERSISTED_QUERY_NOT_ALLOWED"},
                 )
         yield
-
-
-# -- production error masking -----------------------------------------------------
-
-_URL = re.compile(r"\b[a-z][a-z0-9+.\-]*://\S+", re.IGNORECASE)
-_SECRETISH = re.compile(r"(?i)\b(bearer|token|secret|password|api[_-]?key)\b\s*[:=]?\s*\S+")
-INTERNAL_MESSAGE = "Unexpected error."
-
-
-def _original(error: GraphQLError) -> BaseException | None:
-    original = error.original_error
-    while isinstance(original, GraphQLError) and original.original_error is not None:
-        original = original.original_error
-    return original
-
-
-def should_mask(error: GraphQLError) -> bool:
-    """Mask errors that were not raised on purpose: anything but HubError / coded GraphQLError."""
-    from domain.errors import HubError
-
-    if error.original_error is None:
-        return False  # parse / validation / our own refusals: about the document
-    original = _original(error)
-    if isinstance(original, HubError):
-        return False
-    if isinstance(original, GraphQLError):
-        return not (original.extensions or {}).get("code")
-    return True
-
-
-def scrub(message: str) -> str:
-    """Drop URLs and credential-looking words from a message shown to callers."""
-    return _SECRETISH.sub(r"\1 [redacted]", _URL.sub("[url]", message))
-
-
-class ProductionErrors(MaskErrors):
-    """Mask unexpected errors (keeping ``path``), scrub URLs and secrets from the rest."""
-
-    def __init__(self) -> None:
-        super().__init__(should_mask_error=should_mask, error_message=INTERNAL_MESSAGE)
-
-    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        return GraphQLError(
-            INTERNAL_MESSAGE,
-            nodes=error.nodes,
-            source=error.source,
-            positions=error.positions,
-            path=error.path,
-            original_error=None,
-            extensions={"code": "INTERNAL_SERVER_ERROR"},
-        )
-
-    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
-        processed = super()._process_errors(errors)
-        for error in processed:
-            clean = scrub(error.message)
-            if clean != error.message:
-                error.message = clean
-        return processed
 
 
 class ValidationRules(SchemaExtension):

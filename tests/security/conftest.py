@@ -32,7 +32,7 @@ from gateway.services import Services
 from registry.access_log import access_log
 from registry.store import Registry
 from schema import audit
-from schema.errors import HubErrors
+from schema.errors import HubSchema
 from schema.permissions import (
     Administrators,
     Authenticated,
@@ -208,9 +208,7 @@ class ToyMutation:
 
 def toy_schema(settings: Settings) -> Any:
     query = merge_types("Query", (ToyQuery, audit.Query))
-    return strawberry.federation.Schema(
-        query=query, mutation=ToyMutation, extensions=[HubErrors, *security_extensions(settings)]
-    )
+    return HubSchema(query=query, mutation=ToyMutation, extensions=security_extensions(settings))
 
 
 @dataclass

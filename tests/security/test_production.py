@@ -10,7 +10,7 @@ from domain.errors import ConfigError
 from domain.principal import Role
 from gateway.config import HubSettings, Settings
 from gateway.security import extensions, middleware
-from schema.limits import scrub
+from schema.errors import scrub
 from tests.security.conftest import HubFactory, SecureHub
 
 SECRET = "production-secret-production-secret-0123456789"
