@@ -91,7 +91,7 @@ def create_app(
             metrics.instrument(services)
             if tracing:
                 tracing.instrument(services)
-            watch(services)
+            watch(services, refresh_now=bool(webhooks.secrets))
             try:
                 yield
             finally:
@@ -101,7 +101,7 @@ def create_app(
         metrics.instrument(app.state.services)
         if tracing:
             tracing.instrument(app.state.services)
-        watch(app.state.services)
+        watch(app.state.services, refresh_now=bool(webhooks.secrets))
         settle_gc()  # a serving process: what it built stays (gateway/tuning.py)
         try:
             with end_subscriptions_on_signal(app.state.services.changes):

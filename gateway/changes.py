@@ -316,15 +316,21 @@ def build_feed(settings: Any) -> ChangeFeed:
     )
 
 
-def watch(services: Any) -> None:
+def watch(services: Any, *, refresh_now: bool = False) -> None:
     """Connect change detection to the feed, once: the matter index's refreshes publish on it.
 
-    The index itself refreshes once built (the first subscription or list query builds it).
+    The index refreshes once built: by the first subscription or list query, or at
+    once with ``refresh_now`` (the app does that when department webhooks are
+    configured, so a notice always has a baseline to compare with).
     """
-    feed: ChangeFeed = services.changes
-    if feed.watching or services.directory is None:
+    if services.directory is None:
         return
     from schema.matter_index import MatterIndex
 
-    MatterIndex.for_services(services).observe(feed.publish)
-    feed.watching = True
+    index = MatterIndex.for_services(services)
+    feed: ChangeFeed = services.changes
+    if not feed.watching:
+        index.observe(feed.publish)
+        feed.watching = True
+    if refresh_now:
+        index.start()

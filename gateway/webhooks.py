@@ -121,8 +121,12 @@ class Webhooks:
         return JSONResponse({"accepted": True, "eventId": event_id}, status_code=202)
 
     async def _refresh(self, services: Any, department: str, project_code: str, event_id: str) -> None:
+        from schema.matter_index import MatterIndex
+
         try:
-            changes = await services.matter_index.refresh_project(project_code)
+            index = MatterIndex.for_services(services)
+            await index.ready()  # the baseline the project's parts are compared with
+            changes = await index.refresh_project(project_code)
         except Exception:  # the next periodic refresh will see the change anyway
             log.warning("refresh after %s's notice %s failed", department, event_id, exc_info=True)
             return

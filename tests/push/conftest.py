@@ -27,7 +27,7 @@ from fixtures.serve import RunningDepartments, serve_app, start_departments
 from fixtures.world import DEPARTMENTS, World
 from gateway.app import create_app
 from gateway.auth import authenticator_for
-from gateway.config import Settings
+from gateway.config import CacheBackendSettings, Settings
 from gateway.services import Services
 from tests.conftest import AS_OF, PROJECTS, SEED
 from tests.schema.conftest import hub_settings
@@ -85,12 +85,23 @@ class LiveHub:
 
 
 async def start_live_hub(
-    tmp_path: Path, stack: AsyncExitStack, *, world: World | None = None, **settings: Any
+    tmp_path: Path,
+    stack: AsyncExitStack,
+    *,
+    world: World | None = None,
+    departments: RunningDepartments | None = None,
+    cache: CacheBackendSettings | None = None,
+    **settings: Any,
 ) -> LiveHub:
-    world = world or build_world(seed=SEED, projects=PROJECTS, as_of=AS_OF)
-    departments = await start_departments(world)
-    stack.push_async_callback(departments.stop)
+    """A hub on a loopback port; ``departments`` (and their world) shared with another hub if given."""
+    if departments is None:
+        world = world or build_world(seed=SEED, projects=PROJECTS, as_of=AS_OF)
+        departments = await start_departments(world)
+        stack.push_async_callback(departments.stop)
+    assert world is not None
     config = hub_settings(departments.urls, tmp_path, world, **settings)
+    if cache is not None:
+        config = config.model_copy(update={"cache": cache})
     services = await Services.open(config)
     stack.push_async_callback(services.aclose)
     app = create_app(config, services=services)
