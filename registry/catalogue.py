@@ -19,9 +19,10 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.errors import InvalidInput
 from domain.limits import LIMITS, LimitUnit
 from registry.bulk import bulk_insert
 from registry.models import (
@@ -32,6 +33,7 @@ from registry.models import (
     ServiceMaterial,
     table_of,
 )
+from registry.queries import PAGE_MAX
 from registry.store import Registry
 
 ONLINE_DEPTHS = {1: "一级（信息公开）", 2: "二级（在线申报）", 3: "三级（在线预审）", 4: "四级（全程网办）"}
@@ -273,6 +275,12 @@ async def entries(registry: Registry) -> list[ServiceEntry]:
         return list((await load_entries(session)).values())
 
 
+async def get_entry(registry: Registry, code: str) -> ServiceEntry | None:
+    """One catalogue entry by its code, or None."""
+    async with registry.sessionmaker() as session:
+        return (await load_entries(session, [code])).get(code)
+
+
 async def item_history(registry: Registry, code: str) -> list[ServiceHistoryEntry]:
     """One catalogue item's changes, oldest first."""
     async with registry.sessionmaker() as session:
@@ -282,3 +290,68 @@ async def item_history(registry: Registry, code: str) -> list[ServiceHistoryEntr
             .order_by(ServiceHistoryEntry.id)
         )
         return list(rows)
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceFilter:
+    department_code: str | None = None  # the receiving department or the forward window's bureau
+    category: ServiceCategory | None = None
+    domain: str | None = None
+    in_centre: bool | None = None  # application-based and handled in the centre
+    commitment: bool | None = None
+    tolerance: bool | None = None
+    handbook_code: str | None = None
+    search: str | None = None  # part of the item's name or code
+
+
+@dataclass(frozen=True, slots=True)
+class ServicePage:
+    entries: list[ServiceEntry]
+    total: int
+    has_next: bool
+    has_previous: bool
+
+
+async def list_entries(
+    registry: Registry, f: ServiceFilter | None = None, *, first: int = 50, after_code: str | None = None
+) -> ServicePage:
+    """A page of catalogue entries ordered by code, those after the code ``after_code``."""
+    if not 1 <= first <= PAGE_MAX:
+        raise InvalidInput(f"first must be between 1 and {PAGE_MAX}", argument="first")
+    f = f or ServiceFilter()
+    item = ServiceItem
+    base = select(item.code)
+    if f.department_code:
+        base = base.where(
+            (item.department_code == f.department_code) | (item.window_bureau_code == f.department_code)
+        )
+    for column, value in (
+        (item.category, f.category),
+        (item.domain, f.domain),
+        (item.commitment, f.commitment),
+        (item.tolerance, f.tolerance),
+        (item.handbook_code, f.handbook_code),
+    ):
+        if value is not None:
+            base = base.where(column == value)
+    if f.in_centre is not None:
+        centre = item.application_based.is_(True) & item.in_centre.is_(True)
+        base = base.where(centre if f.in_centre else ~centre)
+    if f.search and f.search.strip():
+        term = f.search.strip()
+        base = base.where(
+            item.name.contains(term, autoescape=True) | item.code.contains(term, autoescape=True)
+        )
+    page = base.order_by(item.code).limit(first + 1)
+    if after_code is not None:
+        page = page.where(item.code > after_code)
+    async with registry.sessionmaker() as session:
+        codes = list(await session.scalars(page))
+        total = await session.scalar(select(func.count()).select_from(base.subquery())) or 0
+        found = await load_entries(session, codes[:first])
+    return ServicePage(
+        entries=[found[c] for c in codes[:first]],
+        total=total,
+        has_next=len(codes) > first,
+        has_previous=after_code is not None,
+    )

@@ -16,7 +16,7 @@ from strawberry.tools import merge_types
 
 from schema.errors import HubErrors, HubSchema
 
-DOMAIN_MODULES = ("schema.matter", "schema.ledger", "schema.audit")
+DOMAIN_MODULES = ("schema.matter", "schema.ledger", "schema.catalogue", "schema.audit")
 
 # Federation 2 subgraph. 2.9 is the newest version both Apollo Router and Hive
 # Gateway's composition (@theguild/federation-composition) accept; we use only @key.

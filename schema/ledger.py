@@ -71,7 +71,7 @@ def actor_of(info: Info[Any, Any]) -> str:
 
 
 @contextmanager
-def _reporting() -> Iterator[None]:
+def reporting() -> Iterator[None]:
     """Ledger errors as GraphQL errors carrying their extensions (and the original)."""
     try:
         yield
@@ -80,7 +80,7 @@ def _reporting() -> Iterator[None]:
 
 
 async def _reported(call: Awaitable[T]) -> T:
-    with _reporting():
+    with reporting():
         return await call
 
 
@@ -314,7 +314,7 @@ class Query:
     ) -> DelegatedItemConnection:
         registry = registry_of(info)
         f = queries.ItemFilter(**vars(filter)) if filter else None
-        with _reporting():
+        with reporting():
             after_code = decode_cursor(ITEM_CURSOR, after) if after is not None else None
             page = await queries.list_items(registry, f, first=first, after_code=after_code)
         refs = await _References.load(registry)
