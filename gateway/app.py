@@ -63,16 +63,19 @@ def create_app(
     """
     ops = ops_settings(settings)
     tracing = tracing_for(ops, tracer_provider)
+    result_cache = None
     if schema is None:
-        from gateway.response_cache import response_cache
+        from gateway.response_cache import response_cache, result_cache_for
         from schema import build_schema
+
+        result_cache = result_cache_for(settings, ops.response_cache_ttl_s)
 
         ops_extensions = metrics.operation_labels(settings) if ops.metrics else []
         schema = build_schema(
             extensions=[
                 *security.extensions(settings),
                 *document_caches(),  # after security: its fragment-bomb check runs first
-                *response_cache(settings, ops.response_cache_ttl_s),  # inside the access log's hooks
+                *response_cache(result_cache),  # inside the access log's hooks
                 *ops_extensions,
                 *(tracing.extensions() if tracing else []),
             ]
@@ -131,7 +134,7 @@ def create_app(
     )
     app = Starlette(
         routes=[
-            Route("/graphql", view, methods=None),
+            Route("/graphql", _in_front_of(view, result_cache), methods=None),
             WebSocketRoute("/graphql", view),  # subscriptions over graphql-transport-ws
             Route("/webhooks/{department}", webhooks.endpoint, methods=["POST"]),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
@@ -184,6 +187,15 @@ def end_subscriptions_on_signal(feed: Any) -> Iterator[None]:
         for signum, chained in previous.items():
             with contextlib.suppress(ValueError, TypeError):
                 signal.signal(signum, chained)
+
+
+def _in_front_of(view: Any, result_cache: Any) -> Any:
+    """The GraphQL view; with a result cache, behind the door that answers hits before it."""
+    if result_cache is None:
+        return view
+    from gateway.response_cache import CachedResults
+
+    return CachedResults(view, result_cache)
 
 
 def create_app_from_env() -> Starlette:

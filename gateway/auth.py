@@ -40,6 +40,7 @@ from gateway.config import Settings, describe
 DEMO_SECRET = "onematter-demo-secret-NOT-FOR-PRODUCTION-0123456789abcdef"
 
 PRINCIPAL_STATE_KEY = "onematter.principal"
+VERIFIED_TOKENS = 4_096  # verified tokens remembered per authenticator
 
 
 class AuthSettings(BaseModel):
@@ -95,6 +96,11 @@ class Authenticator:
         env = os.environ if environ is None else environ
         self._secret: str | None = None
         self._jwks: jwt.PyJWKSet | None = None
+        # Tokens verified so far -> (principal, when it expires): a portal sends the same
+        # token with every request, and verifying the signature each time cost more than
+        # answering from the result cache. Bounded; a token past its exp is refused.
+        self._verified: dict[str, tuple[Principal, float]] = {}
+        self.clock = time.time
         self.uses_demo_secret = False
         if config.algorithm == "HS256":
             secret = env.get(config.secret_env)
@@ -132,6 +138,12 @@ class Authenticator:
         return self.verify(token.strip())
 
     def verify(self, token: str) -> Principal:
+        remembered = self._verified.get(token)
+        if remembered is not None:
+            if self.clock() < remembered[1]:
+                return remembered[0]
+            del self._verified[token]
+            raise AuthenticationError("the bearer token has expired")
         if len(token) > self.config.max_token_bytes:
             raise AuthenticationError("the bearer token is too long")
         try:
@@ -167,7 +179,11 @@ class Authenticator:
             raise AuthenticationError("the bearer token is from another issuer") from exc
         except jwt.InvalidTokenError as exc:
             raise AuthenticationError("the bearer token is invalid") from exc
-        return self._principal_from(claims)
+        principal = self._principal_from(claims)
+        if len(self._verified) >= VERIFIED_TOKENS:
+            del self._verified[next(iter(self._verified))]  # the oldest
+        self._verified[token] = (principal, float(claims["exp"]) + self.config.leeway_s)
+        return principal
 
     def _rsa_key(self, kid: object) -> Any:
         assert self._jwks is not None

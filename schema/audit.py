@@ -11,7 +11,7 @@ fields read. If the log cannot be written the data is withheld: no log, no read.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,6 +23,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types import Info
 
 from domain.errors import InvalidInput
+from domain.principal import Principal
 from registry import access_log as log
 from schema.paging import decode_cursor, encode_cursor, not_a_cursor
 from schema.permissions import AccessLogReaders, principal_of, requires
@@ -136,24 +137,42 @@ class AccessLogRecorder(SchemaExtension):
         sessionmaker = _sessionmaker(gql_context)
         if sessionmaker is None:
             raise RuntimeError("no registry in the GraphQL context")
-        principal = principal_of(gql_context)
-        now = datetime.now(UTC)
-        request_digest = log.request_hash(context.query, context.variables, context.operation_name)
-        reads = [
-            log.Read(
-                principal=principal.subject,
-                role=principal.role.value if principal.role else None,
-                purpose=_attribute(gql_context, "case_number"),
-                request_id=_attribute(gql_context, "request_id"),
-                request_hash=request_digest,
-                kind=kind,
-                object_id=object_id,
-                fields=tuple(sorted(fields)),
-                at=now,
-            )
-            for (kind, object_id), fields in recording.reads.items()
-        ]
-        await log.access_log_for(sessionmaker).append(reads)
+        await write_reads(
+            sessionmaker,
+            recording.reads,
+            principal=principal_of(gql_context),
+            case_number=_attribute(gql_context, "case_number"),
+            request_id=_attribute(gql_context, "request_id"),
+            request_hash=log.request_hash(context.query, context.variables, context.operation_name),
+        )
+
+
+async def write_reads(
+    sessionmaker: Any,
+    reads: Mapping[tuple[str, str], Iterable[str]],
+    *,
+    principal: Principal,
+    case_number: str | None,
+    request_id: str | None,
+    request_hash: str,
+) -> None:
+    """Append one entry per ``(kind, object id) -> fields read`` for this caller and request."""
+    now = datetime.now(UTC)
+    entries = [
+        log.Read(
+            principal=principal.subject,
+            role=principal.role.value if principal.role else None,
+            purpose=case_number,
+            request_id=request_id,
+            request_hash=request_hash,
+            kind=kind,
+            object_id=object_id,
+            fields=tuple(sorted(fields)),
+            at=now,
+        )
+        for (kind, object_id), fields in reads.items()
+    ]
+    await log.access_log_for(sessionmaker).append(entries)
 
 
 # -- GraphQL: the log for auditors ---------------------------------------------------------

@@ -146,10 +146,12 @@ def test_entries_expire_and_the_cache_is_bounded() -> None:
     now = [0.0]
     cache = ResultCache(2.0, max_entries=2, clock=lambda: now[0])
     cache.put(b"a", {"x": 1}, {})
-    assert cache.get(b"a") == ({"x": 1}, {})
+    found = cache.get(b"a")
+    assert found is not None and found.data == {"x": 1} and found.body == b'{"data":{"x":1}}'
     now[0] = 2.5
     assert cache.get(b"a") is None
     cache.put(b"b", 1, {})
     cache.put(b"c", 2, {})
     cache.put(b"d", 3, {})
-    assert cache.get(b"b") is None and cache.get(b"d") == (3, {})
+    last = cache.get(b"d")
+    assert cache.get(b"b") is None and last is not None and last.data == 3
