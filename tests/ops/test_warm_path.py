@@ -20,7 +20,7 @@ from gateway.auth import AuthenticationError, authenticator_for
 from gateway.config import Settings
 from gateway.services import Services
 from registry import access_log as log
-from tests.ops.conftest import MATTER, complete_project
+from tests.ops.conftest import MATTER, complete_project, value
 from tests.ops.test_response_cache import bearer, make
 
 __all__ = ["make"]
@@ -54,6 +54,12 @@ async def post(
     return await client.post("/graphql", json=body, headers={**headers, "X-Request-Id": request_id})
 
 
+async def counted(client: httpx.AsyncClient, operation: str = "Matter") -> float:
+    """Requests the metrics have counted under ``operation`` so far (the registry is global)."""
+    text = (await client.get("/metrics")).text
+    return value(text, "onematter_request_duration_seconds_count", operation=operation)
+
+
 def matter(code: str) -> dict[str, Any]:
     return {"query": MATTER, "variables": {"code": code}}
 
@@ -67,6 +73,7 @@ async def test_a_hit_skips_execution_and_its_entry_is_in_the_log_when_the_answer
     staff = bearer(settings, Role.WINDOW_STAFF, "staff-1")
     first = await post(client, matter(code), staff, "warm-1")
     assert executions.count == 1
+    named = await counted(client)
     second = await post(client, matter(code), {**staff, "X-Case-Number": "HY-2026-110-000777"}, "warm-2")
     assert executions.count == 1  # answered in front of GraphQL
     # The same answer as executing it, byte for byte, with the same status and media type.
@@ -84,6 +91,8 @@ async def test_a_hit_skips_execution_and_its_entry_is_in_the_log_when_the_answer
     assert hit[0].fields == executed.fields and hit[0].request_hash == executed.request_hash
     async with services.registry.sessionmaker() as session:
         assert await log.verify(session) is None
+    # Counted under the operation's name, like the executed one.
+    assert await counted(client) == named + 1
 
 
 async def test_a_hit_never_crosses_principals_or_roles(
