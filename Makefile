@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench bench-peer lint lock clean
+.PHONY: run test bench bench-peer lint deadcode lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
+
+# Unused code (vulture over the packages, fixtures, bench and tests; [tool.vulture]
+# and vulture_whitelist.py list what frameworks use by name).
+deadcode: $(STAMP)
+	$(BIN)/vulture
 
 # Refresh the constraints file from what the current venv resolved.
 lock: $(STAMP)

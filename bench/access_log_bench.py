@@ -119,11 +119,6 @@ async def _processes(registry: Registry, url: str, schema: str | None, p: int, n
     )
 
 
-def _line(name: str, times: list[float]) -> str:
-    q = statistics.quantiles(times, n=100)
-    return f"  {name:<28} median {statistics.median(times):6.2f} ms  p95 {q[94]:6.2f} ms  (n={len(times)})"
-
-
 async def bench(url: str, schema: str | None, args: argparse.Namespace) -> None:
     registry = await Registry.open(url, schema=schema)
     try:

@@ -60,12 +60,6 @@ class CircuitBreaker:
         self._probing = True
         return True
 
-    def retry_in(self) -> float:
-        """Seconds until the next probe is allowed (0 when calls may go now)."""
-        if self.state is not BreakerState.OPEN or self.opened_at is None:
-            return 0.0
-        return max(0.0, self.reset_s - (self._clock() - self.opened_at))
-
     def record_success(self) -> None:
         self._probing = False
         self.consecutive_failures = 0

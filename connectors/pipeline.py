@@ -417,13 +417,6 @@ class CallPipeline:
             last_success_at=c.last_success_at,
         )
 
-    async def invalidate(self, op: str, key: str) -> None:
-        """Forget the cached answer for ``(op, key)`` (after a state-changing call)."""
-        try:
-            await self.cache.delete(self._key(op, key), namespace=self._namespace)
-        except Exception:  # a cache outage must not fail the call
-            log.warning("cache delete failed for %s", self.department, exc_info=True)
-
     # -- loading -----------------------------------------------------------------------
 
     async def _load(

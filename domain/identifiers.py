@@ -18,7 +18,6 @@ _CREDIT_WEIGHTS = tuple(pow(3, i, 31) for i in range(17))
 
 # Divisions the hub accepts: Hunan province (43xxxx) is the zone's world.
 HENGYANG = "430400"
-HIGH_TECH_ZONE = "430472"
 
 # re.ASCII: \d would otherwise accept full-width and other Unicode digits (２０２３);
 # \Z, not $: $ also matches before a trailing newline.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, TypeVar, cast
@@ -671,7 +671,3 @@ class Enterprise:
         return await matter_connection(
             info, MatterQuery(credit_code=self.credit_code), checked_first(first), after
         )
-
-
-def department_titles(connectors: Mapping[str, Any]) -> dict[str, str]:
-    return {name: getattr(c, "title", name) for name, c in connectors.items()}
