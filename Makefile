@@ -23,7 +23,13 @@ $(NODE_STAMP): tests/federation/package.json tests/federation/package-lock.json
 	npm ci --prefix tests/federation --no-audit --no-fund --silent && touch $@ \
 	  || echo "warning: npm ci failed; the federation and GraphQL-over-HTTP audit tests will skip" >&2
 
-test: $(STAMP) $(if $(shell command -v npm),$(NODE_STAMP))
+# The federation router of deploy/ (Hive Gateway, exact versions from its lock) for
+# tests/ops/test_topology.py; without node that test skips, in CI it fails when missing.
+ROUTER_STAMP := deploy/router/node_modules/.installed
+$(ROUTER_STAMP): deploy/router/package.json deploy/router/package-lock.json
+	npm ci --prefix deploy/router --no-audit --no-fund --silent && touch $@
+
+test: $(STAMP) $(if $(shell command -v npm),$(NODE_STAMP) $(ROUTER_STAMP))
 	$(BIN)/python -m pytest
 
 # The peer for the bench: Hive Gateway with GraphQL Mesh composition, exact versions
