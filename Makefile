@@ -53,9 +53,12 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 # Unused code (vulture over the packages, fixtures, bench and tests; [tool.vulture]
-# and vulture_whitelist.py list what frameworks use by name).
+# and vulture_whitelist.py list what frameworks use by name). Unused variables in
+# schema/ are not reported: Strawberry types declare their GraphQL fields as class
+# attributes, which only GraphQL reads.
 deadcode: $(STAMP)
-	$(BIN)/vulture
+	@found=$$($(BIN)/vulture 2>&1 | grep -v '^schema/[^:]*:[0-9]*: unused variable'); \
+	if [ -n "$$found" ]; then echo "$$found"; exit 1; fi
 
 # Refresh the constraints file from what the current venv resolved.
 lock: $(STAMP)
