@@ -131,6 +131,8 @@ def create_app(
         graphiql_headers=_demo_headers(settings),
         push=push,
         allowed_origins=tuple(security.limits_settings(settings).cors.allow_origins),
+        # APQ documents live in the shared cache, built by the lifespan.
+        persisted_queries=security.persisted_queries(settings, lambda: app.state.services.cache),
     )
     app = Starlette(
         routes=[

@@ -25,10 +25,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.extensions import (
@@ -40,6 +42,7 @@ from domain.errors import ConfigError
 from domain.principal import Principal
 from gateway.auth import AuthenticationError, authenticate, authenticator_for
 from gateway.config import Settings, describe
+from gateway.view import PersistedQueries
 from schema.errors import HubErrors
 from schema.limits import (
     CostEstimate,
@@ -70,6 +73,13 @@ class CorsSettings(BaseModel):
 
     allow_origins: list[str] = Field(default_factory=list, description="exact origins; empty: no CORS")
     max_age_s: int = 600
+    allow_headers: list[str] = Field(
+        default_factory=list,
+        description="request headers allowed beyond the hub's own (e.g. a tracing header)",
+    )
+    expose_headers: list[str] = Field(
+        default_factory=list, description="response headers a page may read beyond the hub's own"
+    )
 
 
 class LimitsSettings(BaseModel):
@@ -115,6 +125,11 @@ class LimitsSettings(BaseModel):
         default_factory=lambda: ["/healthz", "/livez", "/readyz", "/metrics", "/static/"],
         description="paths without authentication, rate limit or deadline",
     )
+    persisted_queries: bool = Field(
+        True, description="automatic persisted queries (APQ), stored in the shared cache"
+    )
+    persisted_query_ttl_s: float = Field(86_400.0, gt=0, description="how long an APQ document is kept")
+    gzip_min_bytes: int = Field(1_024, ge=0, description="answers at least this big are gzipped; 0: never")
     max_list_items: int = Field(100, ge=1, description="entries of any list argument")
     max_entities: int = Field(
         500, ge=1, description="representations in one _entities call (a router's batch of references)"
@@ -440,12 +455,34 @@ class DeadlineMiddleware:
                 )
 
 
+CORS_ALLOW_HEADERS = (
+    "Authorization",
+    "Content-Type",
+    "Accept",
+    "X-Case-Number",
+    "X-Request-Id",
+    "traceparent",
+)
+CORS_EXPOSE_HEADERS = ("Retry-After", "X-Request-Id")
+
+
+def _merged(defaults: tuple[str, ...], extra: list[str]) -> list[str]:
+    merged = list(defaults)
+    for header in extra:
+        if header.lower() not in {h.lower() for h in merged}:
+            merged.append(header)
+    return merged
+
+
 def middleware(settings: Settings) -> list[Middleware]:
     """The security middleware stack for ``settings``, outermost first."""
     limits = limits_settings(settings)
     authenticator_for(settings)  # a bad [auth] section fails here, when the app is built
     exempt = tuple(limits.exempt_paths)
     stack = [Middleware(SecurityHeadersMiddleware)]
+    if limits.gzip_min_bytes:
+        # Only for callers that send Accept-Encoding: gzip (routers and browsers do).
+        stack.append(Middleware(GZipMiddleware, minimum_size=limits.gzip_min_bytes))
     if limits.cors.allow_origins:
         if "*" in limits.cors.allow_origins and _production(settings):
             raise ConfigError("[limits.cors] allow_origins may not contain '*' in production mode")
@@ -454,8 +491,8 @@ def middleware(settings: Settings) -> list[Middleware]:
                 CORSMiddleware,
                 allow_origins=limits.cors.allow_origins,
                 allow_methods=["GET", "POST"],
-                allow_headers=["Authorization", "Content-Type", "Accept", "X-Case-Number", "X-Request-Id"],
-                expose_headers=["Retry-After", "X-Request-Id"],
+                allow_headers=_merged(CORS_ALLOW_HEADERS, limits.cors.allow_headers),
+                expose_headers=_merged(CORS_EXPOSE_HEADERS, limits.cors.expose_headers),
                 max_age=limits.cors.max_age_s,
             )
         )
@@ -477,6 +514,14 @@ def middleware(settings: Settings) -> list[Middleware]:
         stack.append(Middleware(RateLimitMiddleware, settings=settings, bucket=bucket, exempt=exempt))
     stack.append(Middleware(DeadlineMiddleware, deadline_s=limits.deadline_s, exempt=exempt))
     return stack
+
+
+def persisted_queries(settings: Settings, cache: Callable[[], Any]) -> PersistedQueries | None:
+    """APQ for /graphql, or None: turned off, or trusted-documents mode (only its manifest runs)."""
+    limits = limits_settings(settings)
+    if not limits.persisted_queries or limits.trusted_documents is not None:
+        return None
+    return PersistedQueries(cache, ttl_s=limits.persisted_query_ttl_s)
 
 
 def extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:

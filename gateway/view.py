@@ -41,6 +41,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import re
 import time
 from collections.abc import Callable, Mapping
 from datetime import timedelta
@@ -75,6 +77,74 @@ GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 JSON = "application/json"
 
 GRAPHIQL_PAGE = Path(__file__).parent / "static" / "graphiql" / "index.html"
+NO_STORE = "private, no-store"
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+class PersistedQueryError(Exception):
+    """An APQ request the hub answers without executing (Apollo's wire format)."""
+
+    def __init__(self, message: str, code: str, status_code: int = 200) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.status_code = status_code
+
+
+class PersistedQueries:
+    """Automatic persisted queries, as Apollo's clients and routers speak them.
+
+    A request carrying ``extensions.persistedQuery = {version: 1, sha256Hash}``
+    and no query runs the document stored under that hash, or is answered
+    ``PERSISTED_QUERY_NOT_FOUND`` (HTTP 200, so the client resends hash and
+    query). A request with both has its hash checked and its document stored.
+    The store is the shared cache (``[cache]``: Redis across replicas), so
+    every replica knows what any one of them was sent. A cache that cannot be
+    reached only costs a round trip: the lookup misses and the client resends.
+
+    Args:
+        cache: an aiocache cache (``Services.cache``), or a callable returning it.
+        ttl_s: how long a stored document is kept.
+    """
+
+    def __init__(self, cache: Any, *, ttl_s: float) -> None:
+        self._cache = cache
+        self.ttl_s = ttl_s
+
+    def _store(self) -> Any:
+        return self._cache() if callable(self._cache) else self._cache
+
+    async def resolve(self, data: GraphQLRequestData) -> None:
+        persisted = (data.extensions or {}).get("persistedQuery")
+        if persisted is None:
+            return
+        if not isinstance(persisted, dict) or persisted.get("version") != 1:
+            raise PersistedQueryError(
+                "persistedQuery needs version 1 and a sha256Hash", "PERSISTED_QUERY_NOT_SUPPORTED", 400
+            )
+        wanted = persisted.get("sha256Hash")
+        if not isinstance(wanted, str) or not _SHA256.fullmatch(wanted):
+            raise PersistedQueryError(
+                "persistedQuery.sha256Hash must be 64 lower-case hex digits", "PERSISTED_QUERY_INVALID", 400
+            )
+        key = f"apq:{wanted}"
+        if data.query is None:
+            try:
+                stored = await self._store().get(key)
+            except Exception:  # the store is down: a miss, the client sends the query
+                stored = None
+            if not isinstance(stored, str):
+                raise PersistedQueryError("PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND")
+            data.query = stored
+            return
+        if hashlib.sha256(data.query.encode()).hexdigest() != wanted:
+            raise PersistedQueryError(
+                "provided sha does not match query", "PERSISTED_QUERY_HASH_MISMATCH", 400
+            )
+        try:
+            await self._store().set(key, data.query, ttl=self.ttl_s)
+        except Exception:
+            pass  # not stored: the next hash-only request misses and resends the query
 
 
 class HubTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
@@ -119,8 +189,10 @@ class GraphQLView(GraphQL):
         graphiql_headers: Callable[[], Mapping[str, str]] | None = None,
         push: PushSettings | None = None,
         allowed_origins: tuple[str, ...] = (),
+        persisted_queries: PersistedQueries | None = None,
     ) -> None:
-        """``graphiql_headers`` pre-fills GraphiQL's headers pane (the demo's token)."""
+        """``graphiql_headers`` pre-fills GraphiQL's headers pane (the demo's token);
+        ``persisted_queries`` turns on automatic persisted queries (APQ)."""
         push = push or PushSettings()
         super().__init__(
             schema,
@@ -136,6 +208,7 @@ class GraphQLView(GraphQL):
         )
         self._graphiql_html = GRAPHIQL_PAGE.read_text(encoding="utf-8") if graphiql else ""
         self._graphiql_headers = graphiql_headers
+        self._persisted = persisted_queries
 
     @cached_property
     def _stream_transport_map(self) -> dict[str, HTTPStreamTransport]:
@@ -157,10 +230,15 @@ class GraphQLView(GraphQL):
                 response = await self._stream(request)
             else:
                 response = await self._handle(request)
+        except PersistedQueryError as exc:
+            response = self._error_response(request, exc.status_code, exc.message, code=exc.code)
         except HTTPException as exc:
             response = self._error_response(request, exc.status_code, exc.reason)
         except StarletteHTTPException as exc:  # raised by authentication (401/403)
             response = self._error_response(request, exc.status_code, exc.detail, exc.headers)
+        # Answers depend on who asks: no shared cache (a router's, a proxy's) may keep one,
+        # unless the hub said otherwise for this answer.
+        response.headers.setdefault("cache-control", NO_STORE)
         await response(scope, receive, send)
 
     async def _websocket(self, websocket: WebSocket) -> None:
@@ -263,6 +341,8 @@ class GraphQLView(GraphQL):
         root_value: Any,
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
+        if self._persisted is not None:
+            await self._persisted.resolve(request_data)
         # GET carries queries only (no subscriptions here); refusing a mutation is 405.
         if request_adapter.method == "GET":
             allowed = {OperationType.QUERY}
@@ -303,14 +383,23 @@ class GraphQLView(GraphQL):
     # -- errors that never reach GraphQL execution -------------------------------
 
     def _error_response(
-        self, request: Request, status: int, message: str, headers: Mapping[str, str] | None = None
+        self,
+        request: Request,
+        status: int,
+        message: str,
+        headers: Mapping[str, str] | None = None,
+        *,
+        code: str | None = None,
     ) -> Response:
         media_type = getattr(request.state, "graphql_media_type", None) or JSON
         headers = dict(headers or {})
         if status == 405:
             headers["Allow"] = "POST" if request.method == "GET" else "GET, POST"
+        error: dict[str, Any] = {"message": message}
+        if code is not None:
+            error["extensions"] = {"code": code}
         return Response(
-            orjson.dumps({"errors": [{"message": message}]}),
+            orjson.dumps({"errors": [error]}),
             status_code=status,
             media_type=f"{media_type}; charset=utf-8",
             headers=headers,

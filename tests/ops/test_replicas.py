@@ -256,3 +256,17 @@ def test_replicas_log_json_and_share_one_metrics_view_per_replica(
     for line in started:
         entry = json.loads(line)
         assert entry["level"] == "info" and entry["msg"] == "Application startup complete."
+
+
+def test_apq_documents_are_shared_by_the_replicas(replicas: tuple[RunningHub, RunningHub]) -> None:
+    import hashlib
+
+    a, b = replicas
+    query = f"query Apq{uuid.uuid4().hex[:8]} {{ __typename }}"
+    extensions = {"persistedQuery": {"version": 1, "sha256Hash": hashlib.sha256(query.encode()).hexdigest()}}
+    missing = b.post({"extensions": extensions}, role="WINDOW_STAFF")
+    assert missing.json()["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
+    stored = a.post({"query": query, "extensions": extensions}, role="WINDOW_STAFF")
+    assert stored.json() == {"data": {"__typename": "Query"}}
+    # Stored through A (in Redis), run by hash alone through B.
+    assert b.post({"extensions": extensions}, role="WINDOW_STAFF").json() == {"data": {"__typename": "Query"}}
