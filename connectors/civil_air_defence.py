@@ -44,7 +44,9 @@ from domain.records import (
     ApprovalItem,
     CivilAirDefenceDecision,
     DepartmentView,
+    EventKind,
     HealthReport,
+    ItemEvent,
     Lifecycle,
     ShelterRequirement,
 )
@@ -78,6 +80,20 @@ REQUIREMENTS: dict[str, ShelterRequirement] = {
     "结建": ShelterRequirement.SHELTER,
     "易地建设": ShelterRequirement.FEE,
     "免建": ShelterRequirement.EXEMPT,
+}
+
+# 流程记录 (lcjl): the step's 环节名称 (hjmc) by what happened.
+STEP_NAMES: dict[str, EventKind] = {
+    "申报": EventKind.SUBMITTED,
+    "受理": EventKind.ACCEPTED,
+    "退回修改": EventKind.SUPPLEMENT_REQUESTED,
+    "修改后重新提交": EventKind.SUPPLEMENT_RETURNED,
+    "暂停": EventKind.SUSPENDED,
+    "恢复审查": EventKind.RESUMED,
+    "审查通过": EventKind.APPROVED,
+    "审查不通过": EventKind.REJECTED,
+    "撤回": EventKind.WITHDRAWN,
+    "印发批复": EventKind.CERTIFICATE_ISSUED,
 }
 
 ITEM_KINDS_BY_CODE: dict[str, str] = {
@@ -248,7 +264,15 @@ def parse_item(sx: etree._Element) -> ApprovalItem:
         missing_materials=() if rcqcl is None else tuple(text_of(c) for c in rf.children(rcqcl, "clmc")),
         materials_due_on=_opt_date(sx, "rcjzrq"),
         on_commitment=rf.boolean(sx, "gzcn"),
+        history=tuple(_step(lcjl) for lcjl in rf.children(sx, "lcjl")),
     )
+
+
+def _step(lcjl: etree._Element) -> ItemEvent:
+    kind = STEP_NAMES.get(rf.text(lcjl, "hjmc"))
+    if kind is None:
+        raise ValueError("unknown 环节名称 in 流程记录")
+    return ItemEvent(on=_date(lcjl, "clrq"), kind=kind)
 
 
 # Dates: this department writes 20240305, nothing else.

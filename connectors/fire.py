@@ -30,9 +30,11 @@ from domain.errors import DepartmentRejected
 from domain.records import (
     ApprovalItem,
     DepartmentView,
+    EventKind,
     FirePath,
     FirePathKind,
     HealthReport,
+    ItemEvent,
     Lifecycle,
 )
 
@@ -57,6 +59,20 @@ STATUS_CODES: dict[int, Lifecycle] = {
 }
 
 _RAW_STATUS = {str(code): status for code, status in STATUS_CODES.items()}
+
+# Flow record action codes (流转记录) by what happened.
+FLOW_ACTIONS: dict[int, EventKind] = {
+    10: EventKind.SUBMITTED,
+    20: EventKind.ACCEPTED,
+    41: EventKind.SUPPLEMENT_REQUESTED,
+    42: EventKind.SUPPLEMENT_RETURNED,
+    51: EventKind.SUSPENDED,
+    52: EventKind.RESUMED,
+    60: EventKind.APPROVED,
+    70: EventKind.REJECTED,
+    80: EventKind.WITHDRAWN,
+    90: EventKind.CERTIFICATE_ISSUED,
+}
 
 ITEM_KINDS_BY_BIZ: dict[str, str] = {
     "SJSC": "fire.design_review",
@@ -188,7 +204,22 @@ def parse_case(raw: Any) -> ApprovalItem:
         missing_materials=tuple(j.strings(raw, "missing_materials")),
         materials_due_on=_day(raw, "materials_due_date"),
         on_commitment=j.flag(raw, "commitment"),
+        history=parse_flow_records(raw),
     )
+
+
+def parse_flow_records(raw: Any) -> tuple[ItemEvent, ...]:
+    """The case's flow records (流转记录); a case without them has no history."""
+    if isinstance(raw, dict) and raw.get("flow_records") is None:
+        return ()
+    events = []
+    for record in j.array(raw, "flow_records"):
+        kind = FLOW_ACTIONS.get(j.integer(record, "action"))
+        on = _day(record, "action_date")
+        if kind is None or on is None:
+            raise ValueError("unknown flow action or a flow record without a date")
+        events.append(ItemEvent(on=on, kind=kind))
+    return tuple(events)
 
 
 def _period(raw: Any) -> tuple[date, date | None]:

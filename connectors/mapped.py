@@ -25,7 +25,7 @@ from connectors.jsonfields import segment
 from connectors.mapping_format import MANY_SLOTS, SLOTS, FieldSpec, Mapping_, Request, load_mapping, parse_day
 from connectors.pipeline import CallPipeline, check_response, with_source, with_sources
 from domain.errors import DepartmentRejected
-from domain.records import DepartmentView, HealthReport, Lifecycle
+from domain.records import DepartmentView, EventKind, HealthReport, ItemEvent, Lifecycle
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -236,6 +236,8 @@ class MappedConnector:
             return tuple(value)
         if spec.type == "periods":
             return tuple(self._period(spec, p) for p in _list(value))
+        if spec.type == "events":
+            return tuple(self._event(spec, e) for e in _list(value))
         if spec.type == "flag":
             if value not in (0, 1) or isinstance(value, bool):
                 raise ValueError(f"{name} is not 0 or 1")
@@ -269,6 +271,19 @@ class MappedConnector:
         if begin is None:
             raise ValueError("a period without a start")
         return begin, parse_day(raw[spec.end], spec=day, dates=self.mapping.dates)
+
+    def _event(self, spec: FieldSpec, raw: Any) -> ItemEvent:
+        if not isinstance(raw, dict):
+            raise TypeError("a processing step is not an object")
+        day = FieldSpec(path="@", type=spec.each, optional=True, format=spec.format)
+        on = parse_day(raw.get(spec.at), spec=day, dates=self.mapping.dates)
+        kind = (spec.map or {}).get(_text(raw.get(spec.step)))
+        if on is None or kind is None:
+            raise ValueError("a processing step without a date or of a kind the mapping does not know")
+        subject = raw.get(spec.about) if spec.about else None
+        if subject is not None and not isinstance(subject, str):
+            raise TypeError("a processing step's ticket is not text")
+        return ItemEvent(on=on, kind=EventKind(kind), subject=subject)
 
 
 def _env(department: str, credential: str) -> str:

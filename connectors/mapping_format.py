@@ -42,7 +42,7 @@ from pydantic import (
 
 from domain import records
 from domain.errors import ConfigError
-from domain.records import Lifecycle
+from domain.records import EventKind, ItemEvent, Lifecycle
 
 __all__ = ["FieldSpec", "MappingError", "Mapping_", "load_mapping", "parse_mapping"]
 
@@ -112,7 +112,10 @@ class FieldSpec(_Strict):
     department encodes the value: ``string``, ``integer``, ``number``, ``boolean``,
     ``flag`` (0/1), ``date`` (with ``format``, ``""`` or null for none), ``timestamp``
     (ISO 8601 with an offset, taken as a date in ``[dates].timezone``), ``strings``
-    (a list of strings), ``periods`` (a list of objects with ``from``/``until`` dates).
+    (a list of strings), ``periods`` (a list of objects with ``from``/``until`` dates),
+    ``events`` (a processing history: a list of objects with the step's date under
+    ``at``, its kind under ``step``, mapped by ``map`` onto ``EventKind``, and
+    optionally the ticket it is about under ``about``).
     ``map`` translates raw values (compared as text) into the record's vocabulary;
     ``value`` is a constant instead of a path.
     """
@@ -120,14 +123,19 @@ class FieldSpec(_Strict):
     path: Expr | None = None
     value: str | int | float | bool | None = None
     type: Literal[
-        "string", "integer", "number", "boolean", "flag", "date", "timestamp", "strings", "periods"
+        "string", "integer", "number", "boolean", "flag", "date", "timestamp", "strings", "periods", "events"
     ] = "string"
     optional: bool = False
     map: dict[str, str] | None = None
     format: DateFormat | None = None
     begin: str = Field("from", description="periods: the key of a period's start")
     end: str = Field("until", description="periods: the key of a period's end")
-    each: Literal["date", "timestamp"] = Field("date", description="periods: how each bound is written")
+    each: Literal["date", "timestamp"] = Field(
+        "date", description="periods and events: how each date is written"
+    )
+    at: str = Field("on", description="events: the key of a step's date")
+    step: str = Field("kind", description="events: the key of a step's kind (mapped by map)")
+    about: str | None = Field(None, description="events: the key of the ticket a step is about")
 
     @model_validator(mode="after")
     def _coherent(self) -> Self:
@@ -357,6 +365,14 @@ def _spec_problem(hint: Any, spec: FieldSpec, mapping: Mapping_) -> str | None:
     if typing.get_origin(hint) is tuple:
         if hint == tuple[str, ...]:
             return None if spec.type == "strings" else 'a list of strings needs type = "strings"'
+        if hint == tuple[ItemEvent, ...]:
+            if spec.type != "events":
+                return 'a processing history needs type = "events"'
+            known = {k.value for k in EventKind}
+            bad = [v for v in (spec.map or {}).values() if v not in known]
+            if spec.map is None or bad:
+                return f"events need a map onto EventKind; known: {', '.join(sorted(known))}"
+            return None
         return None if spec.type == "periods" else 'pause periods need type = "periods"'
     if target is date:
         return None if spec.type in ("date", "timestamp") else 'a date needs type = "date" or "timestamp"'

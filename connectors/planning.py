@@ -33,7 +33,9 @@ from domain.records import (
     Contact,
     DepartmentView,
     EnterpriseProfile,
+    EventKind,
     HealthReport,
+    ItemEvent,
     Lifecycle,
     ProjectProfile,
 )
@@ -68,6 +70,20 @@ STEP_STATUS: dict[tuple[int, str | None], Lifecycle] = {
     (11, None): Lifecycle.SUPPLEMENT_REQUIRED,
     (12, None): Lifecycle.SUSPENDED,
     (13, None): Lifecycle.WITHDRAWN,
+}
+
+# The file's process log (流程记录): node codes by what happened.
+PROCESS_NODES: dict[str, EventKind] = {
+    "SJ": EventKind.SUBMITTED,
+    "SL": EventKind.ACCEPTED,
+    "BZGZ": EventKind.SUPPLEMENT_REQUESTED,
+    "BZSL": EventKind.SUPPLEMENT_RETURNED,
+    "GQ": EventKind.SUSPENDED,
+    "JG": EventKind.RESUMED,
+    "BJZY": EventKind.APPROVED,
+    "BJBY": EventKind.REJECTED,
+    "CJ": EventKind.WITHDRAWN,
+    "FZ": EventKind.CERTIFICATE_ISSUED,
 }
 
 PHASED_MODES = {1: "NONE", 2: "TWO_PHASE", 3: "THREE_PHASE"}
@@ -262,7 +278,21 @@ def parse_file(raw: Any) -> ApprovalItem:
         missing_materials=tuple(j.strings(deficiency, "materials")) if deficiency else (),
         materials_due_on=_opt_date(deficiency, "dueDate") if deficiency else None,
         on_commitment=j.boolean(raw, "commitment"),
+        history=parse_process_log(raw),
     )
+
+
+def parse_process_log(raw: Any) -> tuple[ItemEvent, ...]:
+    """The file's process log; a file without one (older system versions) has no history."""
+    if isinstance(raw, dict) and raw.get("processLog") is None:
+        return ()
+    events = []
+    for node in j.array(raw, "processLog"):
+        kind = PROCESS_NODES.get(j.string(node, "nodeCode"))
+        if kind is None:
+            raise ValueError("unknown process node code")
+        events.append(ItemEvent(on=_date(node, "finishDate"), kind=kind))
+    return tuple(events)
 
 
 def parse_enterprise(raw: Any) -> EnterpriseProfile:

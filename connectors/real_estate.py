@@ -43,7 +43,9 @@ from domain.identifiers import unit_number_problem
 from domain.records import (
     ApprovalItem,
     DepartmentView,
+    EventKind,
     HealthReport,
+    ItemEvent,
     Lifecycle,
     Registration,
     RegistrationType,
@@ -245,10 +247,34 @@ def parse_item(raw: Any) -> ApprovalItem:
         missing_materials=tuple(j.strings(raw, "RCCL")),
         materials_due_on=_opt_date(raw, "RCJZRQ"),
         on_commitment=commitment == "1",
+        history=tuple(_step(step) for step in j.array(raw, "BLGC")) if raw.get("BLGC") is not None else (),
     )
 
 
 # Dates: items write 2024-03-05, registrations "2024-03-05 09:30:00"; nothing else.
+
+
+# 办理过程 (BLGC): the step's 环节代码 (HJDM) by what happened.
+STEPS: dict[str, EventKind] = {
+    "01": EventKind.SUBMITTED,
+    "02": EventKind.ACCEPTED,
+    "03": EventKind.SUPPLEMENT_REQUESTED,
+    "04": EventKind.SUPPLEMENT_RETURNED,
+    "05": EventKind.SUSPENDED,
+    "06": EventKind.RESUMED,
+    "07": EventKind.APPROVED,
+    "08": EventKind.REJECTED,
+    "09": EventKind.WITHDRAWN,
+    "10": EventKind.CERTIFICATE_ISSUED,
+}
+
+
+def _step(raw: Any) -> ItemEvent:
+    kind = STEPS.get(j.text(raw, "HJDM"))
+    on = _opt_datetime(raw, "BLSJ")
+    if kind is None or on is None:
+        raise ValueError("unknown 环节代码 or a step without a time")
+    return ItemEvent(on=on, kind=kind)
 
 
 def _opt_date(raw: Any, key: str) -> date | None:

@@ -34,7 +34,9 @@ from connectors.pipeline import CallPipeline, check_response, with_source, with_
 from domain.records import (
     ApprovalItem,
     DepartmentView,
+    EventKind,
     HealthReport,
+    ItemEvent,
     Lifecycle,
     Utility,
     UtilityStatus,
@@ -51,6 +53,25 @@ KIND = "utilities.joint_connection"
 MAX_BATCH = 100
 API_KEY_HEADER = "X-Api-Key"
 HENGYANG = timezone(timedelta(hours=8))
+
+# The application's event log, by event type (ticket moves name their ticket).
+EVENT_TYPES: dict[str, EventKind] = {
+    "ApplicationSubmitted": EventKind.SUBMITTED,
+    "ApplicationAccepted": EventKind.ACCEPTED,
+    "InfoRequested": EventKind.SUPPLEMENT_REQUESTED,
+    "InfoProvided": EventKind.SUPPLEMENT_RETURNED,
+    "PutOnHold": EventKind.SUSPENDED,
+    "HoldReleased": EventKind.RESUMED,
+    "ApplicationCompleted": EventKind.APPROVED,
+    "ApplicationRejected": EventKind.REJECTED,
+    "ApplicationCancelled": EventKind.WITHDRAWN,
+    "CertificateIssued": EventKind.CERTIFICATE_ISSUED,
+    "TicketAccepted": EventKind.TICKET_ACCEPTED,
+    "TicketSurveyed": EventKind.TICKET_SURVEYED,
+    "TicketConstructionStarted": EventKind.TICKET_CONSTRUCTING,
+    "TicketConnected": EventKind.TICKET_CONNECTED,
+    "TicketRejected": EventKind.TICKET_REJECTED,
+}
 
 APPLICATION_STATUS: dict[str, Lifecycle] = {
     "NOT_APPLIED": Lifecycle.NOT_STARTED,
@@ -159,6 +180,7 @@ def parse_application(raw: Any) -> DepartmentView:
         missing_materials=tuple(j.strings(raw, "MissingMaterials")),
         materials_due_on=_day(raw, "MaterialsDueAt"),
         on_commitment=j.boolean(raw, "OnCommitment"),
+        history=parse_events(raw),
     )
     return DepartmentView(
         department=NAME,
@@ -166,6 +188,20 @@ def parse_application(raw: Any) -> DepartmentView:
         items=(item,),
         utilities=tuple(parse_ticket(t) for t in j.array(raw, "Tickets")),
     )
+
+
+def parse_events(raw: Any) -> tuple[ItemEvent, ...]:
+    """The application's event log, ticket moves included; none when the answer carries no log."""
+    if isinstance(raw, dict) and raw.get("Events") is None:
+        return ()
+    events = []
+    for event in j.array(raw, "Events"):
+        kind = EVENT_TYPES.get(j.string(event, "Type"))
+        on = _day(event, "OccurredAt")
+        if kind is None or on is None:
+            raise ValueError("unknown event type or an event without a time")
+        events.append(ItemEvent(on=on, kind=kind, subject=j.opt_string(event, "TicketNumber")))
+    return tuple(events)
 
 
 def parse_ticket(raw: Any) -> UtilityTicket:

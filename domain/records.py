@@ -37,13 +37,53 @@ class Stage(StrEnum):
     COMPLETION_ACCEPTANCE = "COMPLETION_ACCEPTANCE"  # 竣工验收
 
 
+class EventKind(StrEnum):
+    """What happened to an item, on a department's processing history (办件过程)."""
+
+    SUBMITTED = "SUBMITTED"  # 收件 / 申请
+    ACCEPTED = "ACCEPTED"  # 受理
+    SUPPLEMENT_REQUESTED = "SUPPLEMENT_REQUESTED"  # 补齐补正告知: the clock stops
+    SUPPLEMENT_RETURNED = "SUPPLEMENT_RETURNED"  # 补正材料收讫: the clock runs again
+    SUSPENDED = "SUSPENDED"  # 挂起: the clock stops
+    RESUMED = "RESUMED"  # 恢复办理: the clock runs again
+    APPROVED = "APPROVED"  # 办结（准予）
+    REJECTED = "REJECTED"  # 办结（不予）
+    WITHDRAWN = "WITHDRAWN"  # 撤件
+    CERTIFICATE_ISSUED = "CERTIFICATE_ISSUED"  # 出证 / 发证
+    TICKET_ACCEPTED = "TICKET_ACCEPTED"  # a utility ticket: 受理
+    TICKET_SURVEYED = "TICKET_SURVEYED"  # 踏勘
+    TICKET_CONSTRUCTING = "TICKET_CONSTRUCTING"  # 施工
+    TICKET_CONNECTED = "TICKET_CONNECTED"  # 接通
+    TICKET_REJECTED = "TICKET_REJECTED"  # 不予受理
+    REGISTRATION_APPLIED = "REGISTRATION_APPLIED"  # a registration: 申请登记
+    REGISTERED = "REGISTERED"  # 登簿
+
+
+# Events that stop the working-day clock, and the events that start it again.
+PAUSE_STARTS: dict[EventKind, EventKind] = {
+    EventKind.SUPPLEMENT_REQUESTED: EventKind.SUPPLEMENT_RETURNED,
+    EventKind.SUSPENDED: EventKind.RESUMED,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ItemEvent:
+    """One step of an item's processing history; ``subject`` names the ticket a utility move is about."""
+
+    on: date
+    kind: EventKind
+    subject: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class ApprovalItem:
     """One approval item a department handles for a project.
 
     ``kind`` is a stable, department-independent code for what the item is
     (see ``ITEM_KINDS``); the rules engine keys on it. ``paused`` lists the
-    (from, until) periods spent in 补齐补正 or 挂起, which the clock skips.
+    (from, until) periods spent in 补齐补正 or 挂起, which the clock skips;
+    ``history`` the department's processing steps, whose pause events bound
+    the same periods.
     """
 
     department: str
@@ -63,6 +103,7 @@ class ApprovalItem:
     materials_due_on: date | None = None
     on_commitment: bool = False  # 告知承诺制
     limit_unit: LimitUnit = LimitUnit.WORKING_DAYS  # calendar days where the department counts them
+    history: tuple[ItemEvent, ...] = ()  # the department's processing history, oldest first
 
 
 # Stable item kinds. Connectors map their department's item names onto these.

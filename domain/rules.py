@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from domain.handbook import BY_KIND, HANDBOOK
+from domain.labels import PHASE_LABELS
 from domain.limits import LIMITS, LimitUnit
 from domain.records import (
     ITEM_KINDS,
@@ -239,17 +240,10 @@ class PhasedPermitAnswer:
     phases: tuple[PhaseAnswer, ...]
 
 
-_PHASES: dict[str, tuple[tuple[str, str], ...]] = {
-    "THREE_PHASE": (
-        ("EARTHWORK", "土方开挖及基坑支护阶段"),
-        ("BASEMENT", "基础及地下室（±0.000以下）阶段"),
-        ("ABOVE_GROUND", "±0.000以上阶段"),
-    ),
-    "TWO_PHASE": (
-        ("BELOW_GROUND", "±0.000以下阶段"),
-        ("ABOVE_GROUND", "±0.000以上阶段"),
-    ),
-    "NONE": (("FULL", "施工许可（整体）"),),
+_PHASES: dict[str, tuple[str, ...]] = {
+    "THREE_PHASE": ("EARTHWORK", "BASEMENT", "ABOVE_GROUND"),
+    "TWO_PHASE": ("BELOW_GROUND", "ABOVE_GROUND"),
+    "NONE": ("FULL",),
 }
 
 
@@ -290,10 +284,10 @@ def phased_permit(profile: ProjectProfile, views: Views) -> PhasedPermitAnswer:
     """For each construction-permit phase of the project's mode: eligible, or what is missing."""
     mode = profile.phased_mode if profile.phased_mode in _PHASES else "NONE"
     answers = []
-    for phase, name in _PHASES[mode]:
+    for phase in _PHASES[mode]:
         prereqs = _phase_prerequisites(phase, profile, views)
         missing = tuple(n for n, met in prereqs if not met)
-        answers.append(PhaseAnswer(phase, name, not missing, missing))
+        answers.append(PhaseAnswer(phase, PHASE_LABELS[phase], not missing, missing))
     return PhasedPermitAnswer(mode, tuple(answers))
 
 

@@ -35,11 +35,13 @@ from domain.records import (
     Utility,
     UtilityStatus,
 )
+from domain.timeline import timeline as build_timeline
 from schema.copying import copied
 from schema.loaders import ViewResult
 from schema.matter_index import MatterIndex, MatterQuery, Page, page_of
 from schema.paging import PageInfo, decode_cursor, encode_cursor, page_info
 from schema.permissions import Masked, guard, visible
+from schema.timeline import MatterTimeline
 
 # The records' own enums are the GraphQL enums: strawberry.enum registers them in place.
 for _enum, _description in (
@@ -470,6 +472,15 @@ class Matter:
             )
             for s in found
         ]
+
+    @field(
+        description=(
+            "Every event of the departments that answered, in date order, with the pause periods the "
+            "working-day clock skips (see sources for departments that did not answer)."
+        )
+    )
+    def timeline(self) -> MatterTimeline:
+        return MatterTimeline.of(build_timeline(self._views(), DEPARTMENT_ORDER), self._as_of)
 
     @field(description="Per department: OK, STALE or UNAVAILABLE, fetched-at and latency.")
     def sources(self) -> list[MatterSource]:
