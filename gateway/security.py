@@ -39,7 +39,7 @@ from strawberry.extensions import (
 )
 
 from domain.errors import ConfigError
-from domain.principal import Principal
+from domain.principal import Principal, Role
 from gateway.auth import AuthenticationError, authenticate, authenticator_for
 from gateway.config import Settings, describe
 from gateway.view import PersistedQueries
@@ -48,6 +48,7 @@ from schema.limits import (
     CostEstimate,
     DocumentGuard,
     ListGuard,
+    NoSuggestions,
     OperationGuard,
     TrustedDocuments,
     ValidationRules,
@@ -118,6 +119,10 @@ class LimitsSettings(BaseModel):
     )
     introspection: bool | None = Field(None, description="default: on in demo, off in production")
     mask_errors: bool | None = Field(None, description="default: off in demo, on in production")
+    service_roles: list[Role] = Field(
+        default_factory=lambda: [Role.INTEGRATOR],
+        description="production: the roles that may read _service (give the router a token with one)",
+    )
     public_fields: list[str] = Field(
         default_factory=lambda: ["approvalGuide"], description="root fields anonymous callers may use"
     )
@@ -534,6 +539,8 @@ def extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
         raise ConfigError("[limits] introspection = true is not allowed in production mode")
 
     factories: list[Callable[[], SchemaExtension]] = []
+    if production:
+        factories.append(NoSuggestions)
     if mask:
         # First in the list, so its after-operation step runs last and sees every error.
         factories.append(functools.partial(HubErrors, scrub=True))
@@ -560,6 +567,7 @@ def extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
             public=frozenset(limits.public_fields) | ({"_service"} if introspection else set()),
             estimate=estimate,
             max_cost=limits.max_cost,
+            service_roles=frozenset(r.value for r in limits.service_roles) if production else None,
         )
     )
     # After the operation guard: a caller who may not run the fields hears that first.

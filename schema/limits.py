@@ -347,10 +347,20 @@ class DocumentGuard(SchemaExtension):
 class OperationGuard(SchemaExtension):
     """Before execution: anonymous callers reach only public root fields; the cost is bounded."""
 
-    def __init__(self, *, public: frozenset[str], estimate: CostEstimate, max_cost: int) -> None:
+    def __init__(
+        self,
+        *,
+        public: frozenset[str],
+        estimate: CostEstimate,
+        max_cost: int,
+        service_roles: frozenset[str] | None = None,
+    ) -> None:
+        """``service_roles``: the roles that may read ``_service`` (the SDL); None: any caller
+        allowed to run root fields."""
         self.public = public
         self.estimate = estimate
         self.max_cost = max_cost
+        self.service_roles = service_roles
 
     def on_execute(self) -> Iterator[None]:
         context = self.execution_context
@@ -374,6 +384,18 @@ class OperationGuard(SchemaExtension):
                         "FORBIDDEN",
                         fields=closed[:20],
                     )
+            if (
+                context.result is None
+                and self.service_roles is not None
+                and "_service" in root_fields(document, context.operation_name)
+                and str(principal.role) not in self.service_roles
+            ):
+                _refuse(
+                    context,
+                    "the federation SDL (_service) is for the router's and integrators' roles",
+                    "FORBIDDEN",
+                    fields=["_service"],
+                )
             if context.result is None:
                 cost = self.estimate.of(
                     context.schema._schema, document, context.operation_name, context.variables
@@ -573,6 +595,27 @@ class TrustedDocuments(SchemaExtension):
                     extensions={"code": "PERSISTED_QUERY_NOT_ALLOWED"},
                 )
         yield
+
+
+class NoSuggestions(SchemaExtension):
+    """Drop graphql-core's "Did you mean …?" from messages (production: no schema hints).
+
+    With introspection off, suggestions would still spell out field, type and
+    argument names one typo at a time.
+    """
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        for error in getattr(result, "errors", None) or ():
+            error.message = without_suggestions(error.message)
+
+
+_SUGGESTION = re.compile(r"\s*Did you mean .*?\?\s*$", re.DOTALL)
+
+
+def without_suggestions(message: str) -> str:
+    return _SUGGESTION.sub("", message)
 
 
 class ValidationRules(SchemaExtension):

@@ -44,6 +44,25 @@ async def test_introspection_works_in_the_demo(secure_hub: SecureHub) -> None:
 async def test_the_federation_sdl_is_closed_in_production(production: SecureHub) -> None:
     body = (await production.post("{ _service { sdl } }")).json()
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    for role in (Role.ENTERPRISE, Role.AGENT, Role.WINDOW_STAFF, Role.AUDITOR, Role.ADMIN):
+        refused = (await production.post("{ _service { sdl } }", role=role)).json()
+        assert refused.get("data") is None, role
+        assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN", role
+    # The router's and integrators' role ([limits] service_roles) reads it.
+    sdl = await production.query("{ _service { sdl } }", role=Role.INTEGRATOR)
+    assert "approvalGuide" in sdl["data"]["_service"]["sdl"]
+
+
+async def test_validation_errors_suggest_nothing_in_production(
+    production: SecureHub, secure_hub: SecureHub
+) -> None:
+    typo = "{ approvalGuid }"
+    demo = (await secure_hub.post(typo, role=Role.WINDOW_STAFF)).json()
+    assert "Did you mean" in demo["errors"][0]["message"]  # the demo keeps graphql-core's help
+    body = (await production.post(typo, role=Role.WINDOW_STAFF)).json()
+    [error] = body["errors"]
+    assert error["message"] == "Cannot query field 'approvalGuid' on type 'Query'."
+    assert "approvalGuide" not in (await production.post(typo, role=Role.WINDOW_STAFF)).text
 
 
 async def test_an_internal_error_carries_no_stack_trace_url_or_secret(production: SecureHub) -> None:
