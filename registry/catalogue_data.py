@@ -126,12 +126,18 @@ PARALLEL: Final[dict[str, str]] = {
 COMMITMENT_NAMED: Final = "公共场所卫生许可（新办）"
 TOLERANCE_NAMED: Final = "建筑工程施工许可证核发（新办）"
 
-# Environmental assessments are counted in days, as the report counts them (47 against 90).
-CALENDAR_DAY_ITEMS: Final[dict[str, tuple[int, int]]] = {
-    "建设项目环境影响报告书审批（新办）": (180, 90),
-    "建设项目环境影响报告书审批（变更）": (180, 90),
-    "建设项目环境影响报告表审批（新办）": (60, 30),
-    "建设项目环境影响报告表审批（变更）": (60, 30),
+# Items whose approvals a plug-in department's system holds: (approval kinds covered,
+# statutory, promised, unit). Environmental assessments are counted in days, as the
+# report counts them (47 against 90).
+DEPARTMENT_ITEMS: Final[dict[str, tuple[tuple[str, ...], int, int, str]]] = {
+    "建设项目环境影响报告书审批（新办）": (("ecology.report_book",), 180, 90, "CALENDAR_DAYS"),
+    "建设项目环境影响报告书审批（变更）": ((), 180, 90, "CALENDAR_DAYS"),
+    "建设项目环境影响报告表审批（新办）": (("ecology.report_form",), 60, 30, "CALENDAR_DAYS"),
+    "建设项目环境影响报告表审批（变更）": ((), 60, 30, "CALENDAR_DAYS"),
+    "建设项目环境影响登记表备案": (("ecology.registration_form",), 5, 1, "WORKING_DAYS"),
+    "建设工程质量监督手续办理": (("construction_permit.quality_supervision",), 5, 2, "WORKING_DAYS"),
+    "建设工程安全监督手续办理": (("construction_permit.safety_supervision",), 5, 2, "WORKING_DAYS"),
+    "建设工程竣工验收备案（首次）": (("construction_permit.joint_acceptance",), 15, 5, "WORKING_DAYS"),
 }
 
 # Application materials, before the reform's cuts and after, drawn from in order.

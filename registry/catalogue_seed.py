@@ -141,10 +141,10 @@ def build_catalogue() -> list[ServiceEntry]:
             kinds = tuple(kind_list)
         else:
             limit = _limits(category, n)
-        unit = LimitUnit.WORKING_DAYS
-        if r["name"] in data.CALENDAR_DAY_ITEMS:
-            statutory, promised = data.CALENDAR_DAY_ITEMS[r["name"]]
-            limit, unit = TimeLimit(statutory, promised, LimitUnit.CALENDAR_DAYS), LimitUnit.CALENDAR_DAYS
+        if r["name"] in data.DEPARTMENT_ITEMS:
+            kinds, statutory, promised, unit_name = data.DEPARTMENT_ITEMS[r["name"]]
+            limit = TimeLimit(statutory, promised, LimitUnit(unit_name))
+        unit = limit.unit
         tolerant = r["name"] in tolerance
         if entry is not None and main:
             last = len(entry.materials) - 1
