@@ -30,7 +30,13 @@ class HubSettings(BaseModel):
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
-    workers: int = Field(1, ge=1, le=64)
+    workers: int | None = Field(
+        None,
+        ge=1,
+        le=64,
+        description="worker processes; default: one per usable CPU core (at most 8) in production mode, "
+        "1 in demo mode (gateway/serve.py default_workers)",
+    )
     mode: Literal["demo", "production"] = "demo"
     as_of: date | None = Field(None, description="pin 'today' for clocks (tests, demos)")
     embedded: bool = Field(

@@ -30,11 +30,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default=None, help="interface to bind (default: hub.host, 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="port (default: hub.port, 8000)")
     parser.add_argument(
-        "--workers", type=int, default=None, help="worker processes (default: hub.workers, 1)"
+        "--workers",
+        type=int,
+        default=None,
+        help="worker processes (default: hub.workers; unset: one per CPU core in production, 1 in demo)",
     )
     parser.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
+
+
+MAX_DEFAULT_WORKERS = 8
+
+
+def default_workers(settings: Settings) -> int:
+    """Workers when neither ``--workers`` nor ``hub.workers`` says: one per usable core in production.
+
+    One process uses one core (the GIL), so a production hub runs one worker per CPU
+    this process may use (its affinity, which containers limit), at most
+    ``MAX_DEFAULT_WORKERS``; a demo runs one (the embedded departments and GraphiQL's
+    single in-memory state need no more). Measured in docs/performance.md.
+    """
+    if settings.hub.mode != "production":
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_DEFAULT_WORKERS))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
     host = args.host or settings.hub.host
     port = settings.hub.port if args.port is None else args.port
     workers = settings.hub.workers if args.workers is None else args.workers
+    if workers is None:
+        workers = default_workers(settings)
     if not 0 <= port <= 65535:
         print(f"error: --port must be 0-65535 (got {port})", file=sys.stderr)
         return 2
