@@ -317,8 +317,9 @@ class CallPipeline:
             self._counters.coalesced += 1
             result: Fetched[T] = await asyncio.shield(shared)
             self._emit(op, "coalesced", started, cache_misses=missed)
+            meta = result.meta
             return Fetched(
-                result.value, self._meta(started, result.meta.fetched_at.timestamp(), result.meta.stale)
+                result.value, self._meta(started, meta.fetched_at.timestamp(), meta.stale, meta.failure)
             )
         task = asyncio.ensure_future(
             self._load(op, cache_key, fetch, idempotent=True, started=started, missed=missed)
@@ -338,12 +339,35 @@ class CallPipeline:
         ``None`` (the department does not know them). Keys already in flight in
         another call are shared, not fetched twice. If the upstream call fails,
         each key falls back to its stale answer; if any key has none, the error
-        is raised (the batch is answered whole or not at all).
+        is raised (the batch is answered whole or not at all; ``call_batch_settled``
+        answers each key alone).
+        """
+        settled = await self.call_batch_settled(op, keys, fetch_missing)
+        answered: dict[str, Fetched[T | None]] = {}
+        for key, outcome in settled.items():
+            if isinstance(outcome, ConnectorError):
+                raise outcome
+            answered[key] = outcome
+        return answered
+
+    async def call_batch_settled(
+        self,
+        op: str,
+        keys: Sequence[str],
+        fetch_missing: Callable[[list[str]], Awaitable[Mapping[str, T]]],
+    ) -> dict[str, Fetched[T | None] | ConnectorError]:
+        """``call_batch``, each key settled on its own: one failure never blanks the batch.
+
+        Each key maps to a ``Fetched`` (fresh, from the cache, or, when the upstream
+        call failed, its stale copy: ``meta.stale``, ``meta.fetched_at`` the copy's
+        time and ``meta.failure`` why the fresh call failed) or, for a key with no
+        copy, the ``ConnectorError``. A caller falls back per key, as a DataLoader
+        reports a failure per key.
         """
         started = self.clock()
         self._counters.calls += 1
         wanted = list(dict.fromkeys(keys))
-        result: dict[str, Fetched[T | None]] = {}
+        result: dict[str, Fetched[T | None] | ConnectorError] = {}
         hits = 0
         missing: list[str] = []
         entries: dict[str, _Entry | None] = {}
@@ -383,14 +407,11 @@ class CallPipeline:
             task = asyncio.ensure_future(self._load_batch(op, mine, fetch_missing, futures, started, hits))
             task.add_done_callback(_retrieve)
             waiting.update(futures)
-        failure: ConnectorError | None = None
         for key, future in waiting.items():
             try:
                 result[key] = await asyncio.shield(future)
             except ConnectorError as exc:
-                failure = failure or exc
-        if failure is not None:
-            raise failure
+                result[key] = exc
         if not mine:
             self._emit(op, "coalesced", started, keys=len(wanted), cache_hits=hits)
         return {k: result[k] for k in wanted}
@@ -439,7 +460,7 @@ class CallPipeline:
                 raise
             self._counters.stale_served += 1
             self._emit(op, "stale", started, code=exc.code, attempts=exc.attempts, cache_misses=missed)
-            return Fetched(entry.value, self._meta(started, entry.stored_at, stale=True))
+            return Fetched(entry.value, self._meta(started, entry.stored_at, failure=exc))
         fetched_at = self.now()
         if cache_key is not None:
             await self._cache_set(cache_key, _Entry(value, fetched_at, self._counters.last_latency_ms or 0.0))
@@ -471,7 +492,7 @@ class CallPipeline:
                     else:
                         served += 1
                         future.set_result(
-                            Fetched(entry.value, self._meta(started, entry.stored_at, stale=True))
+                            Fetched(entry.value, self._meta(started, entry.stored_at, failure=exc))
                         )
                 self._counters.stale_served += served
                 outcome: Outcome = "stale" if served == len(keys) else "error"
@@ -669,11 +690,15 @@ class CallPipeline:
 
         future.add_done_callback(forget)
 
-    def _meta(self, started: float, fetched_at: float, stale: bool = False) -> SourceMeta:
+    def _meta(
+        self, started: float, fetched_at: float, stale: bool = False, failure: ConnectorError | None = None
+    ) -> SourceMeta:
+        """``failure`` marks a stale copy served because the fresh call failed."""
         return SourceMeta(
             fetched_at=datetime.fromtimestamp(fetched_at, UTC),
             latency_ms=(self.clock() - started) * 1000.0,
-            stale=stale,
+            stale=stale or failure is not None,
+            failure=failure,
         )
 
     def _count_attempts(self, attempts: int) -> None:

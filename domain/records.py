@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 
+from domain.errors import ConnectorError
 from domain.limits import LimitUnit
 
 
@@ -203,11 +204,16 @@ class Registration:
 
 @dataclass(frozen=True, slots=True)
 class SourceMeta:
-    """Where a department answer came from: fresh, or stale from the cache."""
+    """Where a department answer came from: fresh, or stale from the cache.
+
+    A stale copy served because the fresh call failed carries that ``failure``;
+    ``fetched_at`` is then the copy's time.
+    """
 
     fetched_at: datetime
     latency_ms: float
     stale: bool = False
+    failure: ConnectorError | None = None
 
 
 @dataclass(frozen=True, slots=True)

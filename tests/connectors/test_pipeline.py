@@ -26,7 +26,7 @@ from starlette.routing import Route
 from connectors.breaker import BreakerState
 from connectors.failures import check_response, retry_after_s
 from connectors.http import build_client, case_number_var, request_id_var
-from connectors.pipeline import CallEvent, CallPipeline
+from connectors.pipeline import CallEvent, CallPipeline, Fetched
 from connectors.settings import BreakerSettings, CacheSettings, ConnectorSettings, RetrySettings
 from connectors.testing import FakeClock
 from domain.errors import (
@@ -503,6 +503,40 @@ async def test_batch_failure_falls_back_to_stale_per_key(dept: Dept) -> None:
     assert dept.pipeline.stats().stale_served == 2
     with pytest.raises(DepartmentUnavailable):  # "c" has no stale answer: the batch fails whole
         await dept.pipeline.call_batch("op", ["a", "c"], fetch)
+
+
+async def test_a_settled_batch_answers_each_key_alone(dept: Dept) -> None:
+    fetch = Batch(dept)
+    first = await dept.pipeline.call_batch_settled("op", ["a", "unknown1"], fetch)
+    copy_time = first["a"].meta.fetched_at  # type: ignore[union-attr]
+    dept.clock.advance(60)  # past the fresh TTL, within the stale window
+    await dept.pipeline.call("op", "fresh", lambda: asyncio.sleep(0, "f"))
+    fetch.fail = httpx.ConnectError("down")
+    got = await dept.pipeline.call_batch_settled("op", ["a", "unknown1", "c", "fresh"], fetch)
+    assert list(got) == ["a", "unknown1", "c", "fresh"]
+    a, unknown, c, fresh = (got[k] for k in ("a", "unknown1", "c", "fresh"))
+    # A stale copy says so, with the copy's time and why the fresh call failed.
+    assert isinstance(a, Fetched) and a.value == "v-a" and a.meta.stale
+    assert a.meta.fetched_at == copy_time and isinstance(a.meta.failure, DepartmentUnavailable)
+    # "Not known here" from a copy is stale too, not a fresh answer.
+    assert isinstance(unknown, Fetched) and unknown.value is None and unknown.meta.stale
+    # No copy: that key alone carries the error.
+    assert isinstance(c, DepartmentUnavailable) and c.department == DEPT
+    # A fresh cached answer stays fresh.
+    assert isinstance(fresh, Fetched) and fresh.value == "f" and not fresh.meta.stale
+    assert fresh.meta.failure is None
+    assert fetch.asked[-1] == ["a", "unknown1", "c"]
+    with pytest.raises(DepartmentUnavailable):  # the strict form still fails whole
+        await dept.pipeline.call_batch("op", ["a", "c"], fetch)
+
+
+async def test_a_single_stale_answer_carries_its_failure(dept: Dept) -> None:
+    await dept.call()
+    dept.clock.advance(60)
+    dept.script += [httpx.Response(503)] * 3
+    stale = await dept.call()
+    assert stale.meta.stale and isinstance(stale.meta.failure, DepartmentUnavailable)
+    assert stale.meta.failure.attempts == 3
 
 
 async def test_batch_shares_keys_already_in_flight(dept: Dept) -> None:
