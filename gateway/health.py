@@ -1,12 +1,17 @@
 """Liveness and readiness for load balancers and orchestrators.
 
 - ``GET /livez``: the process answers (200), nothing else is checked.
-- ``GET /readyz``: 200 when this replica can serve: its services are built,
-  the registry answers ``SELECT 1`` and the cache answers a read. Otherwise
-  503. Department health is reported beside it but never makes the replica
-  unready: a department outage is answered with partial results (DESIGN rule 2),
+- ``GET /readyz``: ``ready`` (200) when this replica can serve: its services
+  are built, the registry answers ``SELECT 1`` and the cache answers a read.
+  ``degraded`` (still 200) when only the shared cache (Redis) is unreachable:
+  the hub still answers, calling the departments without the shared cache, and
+  a balancer must not pull every replica for it. ``not ready`` (503) while
+  starting or when the registry is unreachable. Department health never makes
+  the replica unready: a department outage is answered with partial results,
   and taking every replica out of the balancer for it would turn one
-  department's outage into the whole hub's.
+  department's outage into the whole hub's. It is shown only to callers whose
+  bearer token has a role that may see source health (INTEGRATOR); anonymous
+  probes get the status and the checks.
 
 Department checks call each system's health endpoint, with a short deadline,
 at most once per ``DEPARTMENT_TTL_S`` per process, so a balancer probing
@@ -24,6 +29,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from domain.principal import Role
+
 log = logging.getLogger("onematter.health")
 
 CHECK_TIMEOUT_S = 2.0
@@ -36,33 +43,62 @@ async def livez(request: Request) -> Response:
     return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
 
 
+# Roles that may see department health here (as the `sources` query: source health).
+HEALTH_READERS = frozenset({Role.INTEGRATOR})
+
+
 async def readyz(request: Request) -> Response:
     services = getattr(request.app.state, "services", None)
     if services is None:
-        return _answer(False, {"services": "starting"}, {})
+        return _answer("not ready", {"services": "starting"}, None)
+    show_departments = _may_see_departments(request)
+
+    async def no_departments() -> None:
+        return None
+
     registry_ok, cache_ok, departments = await asyncio.gather(
         _check("registry", _registry_answers(services)),
         _check("cache", _cache_answers(services)),
-        department_health(request.app.state, services),
+        department_health(request.app.state, services) if show_departments else no_departments(),
     )
     checks = {
         "registry": "ok" if registry_ok else "unreachable",
         "cache": "ok" if cache_ok else "unreachable",
     }
-    return _answer(registry_ok and cache_ok, checks, departments)
+    status = "not ready" if not registry_ok else "ready" if cache_ok else "degraded"
+    return _answer(status, checks, departments)
 
 
-def _answer(ready: bool, checks: dict[str, str], departments: dict[str, Any]) -> Response:
-    body = {"status": "ready" if ready else "not ready", "checks": checks, "departments": departments}
-    return JSONResponse(body, status_code=200 if ready else 503, headers={"Cache-Control": "no-store"})
+def _may_see_departments(request: Request) -> bool:
+    """True for a valid bearer token of a role allowed to read source health (never raises)."""
+    from gateway.auth import AuthenticationError, authenticate
+
+    if "authorization" not in request.headers:
+        return False
+    try:
+        principal = authenticate(request, request.app.state.settings)
+    except AuthenticationError:
+        return False  # a probe with a bad token is answered as an anonymous one
+    return principal.role in HEALTH_READERS
+
+
+def _answer(status: str, checks: dict[str, str], departments: dict[str, Any] | None) -> Response:
+    body: dict[str, Any] = {"status": status, "checks": checks}
+    if status == "degraded":
+        body["degraded"] = ["the shared cache is unreachable: departments are called without it"]
+    if departments is not None:
+        body["departments"] = departments
+    code = 503 if status == "not ready" else 200
+    return JSONResponse(body, status_code=code, headers={"Cache-Control": "no-store"})
 
 
 async def _check(name: str, probe: Any) -> bool:
     try:
         async with asyncio.timeout(CHECK_TIMEOUT_S):
             await probe
-    except Exception:
-        log.warning("readiness check failed: %s", name, exc_info=True)
+    except Exception as exc:
+        # One line per failed probe; a balancer probes every few seconds, so no traceback.
+        log.warning("readiness check failed: %s (%s)", name, type(exc).__name__)
         return False
     return True
 
