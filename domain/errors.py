@@ -18,6 +18,9 @@
     │   └── ServicesError             the hub cannot start with these settings (gateway.services)
     ├── AuthenticationError           UNAUTHENTICATED: the bearer token was refused; an HTTP 401
     │                                 before GraphQL runs (gateway.auth)
+    ├── PersistedQueryError           PERSISTED_QUERY_NOT_FOUND / _INVALID / _HASH_MISMATCH /
+    │                                 _NOT_SUPPORTED: an automatic persisted query answered
+    │                                 without executing (gateway.view)
     ├── IllegalTransition             ILLEGAL_TRANSITION: the ledger's lifecycle forbids this change now
     ├── NotFound(entity=, key=)       NOT_FOUND: no such item, account, department or system
     ├── TooManySubscriptions          TOO_MANY_SUBSCRIPTIONS: the caller holds as many as allowed

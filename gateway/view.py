@@ -69,6 +69,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
+from domain.errors import HubError
 from gateway.auth import AuthenticationError, authenticate, authenticator_for
 from gateway.changes import PushSettings
 from gateway.context import get_context, token_expiry
@@ -81,13 +82,13 @@ NO_STORE = "private, no-store"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
-class PersistedQueryError(Exception):
+class PersistedQueryError(HubError):
     """An APQ request the hub answers without executing (Apollo's wire format)."""
 
     def __init__(self, message: str, code: str, status_code: int = 200) -> None:
         super().__init__(message)
         self.message = message
-        self.code = code
+        self.code = code  # PERSISTED_QUERY_NOT_FOUND and the like, per instance
         self.status_code = status_code
 
 
