@@ -64,7 +64,12 @@ class RunningHub:
     @classmethod
     @contextmanager
     def start(
-        cls, tmp_path: Path, *, workers: int = 1, extra_env: dict[str, str] | None = None
+        cls,
+        tmp_path: Path,
+        *,
+        workers: int = 1,
+        extra_env: dict[str, str] | None = None,
+        config: Path | None = None,
     ) -> Iterator[RunningHub]:
         port = free_port()
         # Configuration overrides are the test's to set; secrets (ONEMATTER_AUTH_SECRET)
@@ -79,6 +84,8 @@ class RunningHub:
         )
         # The installed console script, as `make run` uses it.
         command = [str(ONEMATTER), "serve", "--port", str(port), "--workers", str(workers)]
+        if config is not None:
+            command += ["--config", str(config)]
         process = subprocess.Popen(
             command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path
         )

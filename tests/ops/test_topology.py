@@ -24,6 +24,7 @@ import contextlib
 import itertools
 import os
 import queue
+import secrets
 import shutil
 import signal
 import subprocess
@@ -50,6 +51,8 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 ROOT = Path(__file__).resolve().parents[2]
 ROUTER_DIR = ROOT / "deploy" / "router"
 APPOINTMENTS_DIR = ROOT / "deploy" / "appointments"
+HUB_CONFIG = ROOT / "deploy" / "hub.toml"
+SECRET_ENV = "ONEMATTER_AUTH_SECRET"
 HIVE_GATEWAY = ROUTER_DIR / "node_modules" / ".bin" / "hive-gateway"
 STARTUP_S = 120.0
 
@@ -186,16 +189,35 @@ def served(hub: RunningHub) -> int:
 
 
 @pytest.fixture(scope="module")
+def production_secret() -> Iterator[str]:
+    """An HS256 secret of our own (production mode refuses the demo one), for replicas and tokens."""
+    previous = os.environ.get(SECRET_ENV)
+    os.environ[SECRET_ENV] = secret = secrets.token_hex(32)
+    try:
+        yield secret
+    finally:
+        if previous is None:
+            os.environ.pop(SECRET_ENV, None)
+        else:
+            os.environ[SECRET_ENV] = previous
+
+
+@pytest.fixture(scope="module")
 def topology(
-    shared: Shared, departments: EmbeddedDepartments, tmp_path_factory: pytest.TempPathFactory
+    shared: Shared,
+    departments: EmbeddedDepartments,
+    production_secret: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[dict[str, Any]]:
     _router_installed()
+    # The replicas run on deploy/hub.toml, as in compose.yaml (production mode), with the
+    # addresses of this machine's services and departments as environment overrides.
     env = replica_env(shared, departments)
     folder = tmp_path_factory.mktemp("topology")
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("ONEMATTER__")}
     with (
-        RunningHub.start(tmp_path_factory.mktemp("a"), extra_env=env) as a,
-        RunningHub.start(tmp_path_factory.mktemp("b"), extra_env=env) as b,
+        RunningHub.start(tmp_path_factory.mktemp("a"), extra_env=env, config=HUB_CONFIG) as a,
+        RunningHub.start(tmp_path_factory.mktemp("b"), extra_env=env, config=HUB_CONFIG) as b,
         Balancer([int(a.url.rsplit(":", 1)[1]), int(b.url.rsplit(":", 1)[1])]) as balancer,
     ):
         appointments_port = free_port()
@@ -278,6 +300,11 @@ def test_a_query_crosses_the_hub_and_the_second_subgraph(
     matter = body["data"]["matter"]
     assert matter["projectCode"] == code and matter["name"]
     assert matter["windowAppointments"] and all(a["window"] for a in matter["windowAppointments"])
+    # The replicas run deploy/hub.toml's production mode: introspection is off.
+    refused = topology["replicas"][0].post(
+        {"query": "{ __schema { queryType { name } } }"}, role="WINDOW_STAFF"
+    )
+    assert "errors" in refused.json(), refused.text
     # The router passed the request id on; the hub sent it to the departments.
     seen = httpx.get(f"{departments.urls['planning']}/_admin/requests", timeout=10).json()
     assert any(r["headers"].get("x-request-id") == "router-run-1" for r in seen)
