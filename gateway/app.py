@@ -29,8 +29,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from domain.principal import Role
-from gateway import health, metrics, security
-from gateway.auth import authenticator_for
+from gateway import health, metrics, portal, security
 from gateway.changes import push_settings, watch
 from gateway.config import Settings, load_settings
 from gateway.logging import RequestIdMiddleware, ops_settings
@@ -139,6 +138,10 @@ def create_app(
             Route("/graphql", _in_front_of(view, result_cache), methods=None),
             WebSocketRoute("/graphql", view),  # subscriptions over graphql-transport-ws
             Route("/webhooks/{department}", webhooks.endpoint, methods=["POST"]),
+            # The reference portal (gateway/portal.py); its assets are under /static/portal.
+            Route("/portal", portal.search_page, methods=["GET"]),
+            Route("/portal/matters/{projectCode}", portal.matter_page, methods=["GET"]),
+            Route("/portal/coverage", portal.coverage_page, methods=["GET"]),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
             Route("/healthz", _healthz, methods=["GET"]),
             Route("/livez", health.livez, methods=["GET"]),
@@ -216,11 +219,8 @@ def _demo_headers(settings: Settings) -> Callable[[], dict[str, str]] | None:
         return None
 
     def headers() -> dict[str, str]:
-        authenticator = authenticator_for(settings)
-        if not authenticator.uses_demo_secret:
-            return {}
-        token = authenticator.mint(subject="graphiql-demo", role=Role.WINDOW_STAFF, ttl_s=3600)
-        return {"Authorization": f"Bearer {token}"}
+        token = portal.demo_token(settings, Role.WINDOW_STAFF, subject="graphiql-demo")
+        return {"Authorization": f"Bearer {token}"} if token else {}
 
     return headers
 

@@ -545,7 +545,10 @@ def extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
         # First in the list, so its after-operation step runs last and sees every error.
         factories.append(functools.partial(HubErrors, scrub=True))
     if limits.trusted_documents is not None:
-        documents = load_trusted_documents(limits.trusted_documents)
+        from gateway.portal import trusted_portal_documents
+
+        # The reference portal's own documents are registered too: it is a client shipped with the hub.
+        documents = {**trusted_portal_documents(), **load_trusted_documents(limits.trusted_documents)}
         factories.append(functools.partial(TrustedDocuments, documents))
     factories.append(functools.partial(MaxTokensLimiter, max_token_count=limits.max_tokens))
     factories.append(

@@ -91,6 +91,8 @@ async def start_live_hub(
     world: World | None = None,
     departments: RunningDepartments | None = None,
     cache: CacheBackendSettings | None = None,
+    production: bool = False,
+    trusted_documents: Path | None = None,
     **settings: Any,
 ) -> LiveHub:
     """A hub on a loopback port; ``departments`` (and their world) shared with another hub if given."""
@@ -102,6 +104,12 @@ async def start_live_hub(
     config = hub_settings(departments.urls, tmp_path, world, **settings)
     if cache is not None:
         config = config.model_copy(update={"cache": cache})
+    if production:
+        config = config.model_copy(update={"hub": config.hub.model_copy(update={"mode": "production"})})
+    if trusted_documents is not None:
+        config = config.model_copy(
+            update={"limits": {**config.limits, "trusted_documents": str(trusted_documents)}}
+        )
     services = await Services.open(config)
     stack.push_async_callback(services.aclose)
     app = create_app(config, services=services)

@@ -1,0 +1,264 @@
+// The reference portal: project search, the matter page (live), the auditors' coverage page.
+import { Api } from "./api.js";
+import { barChart } from "./chart.js";
+import { clear, h } from "./dom.js";
+import {
+  DEPARTMENTS, FIRE_PATHS, FRESHNESS, GAPS, PERMIT_MODES, REGISTRATIONS, SHELTER, STAGES, STATUS,
+  UTILITIES, label,
+} from "./labels.js";
+
+const config = JSON.parse(document.getElementById("portal-config").textContent || "{}");
+const api = new Api(config);
+const main = document.getElementById("main");
+
+const dept = (code) => label(DEPARTMENTS, code);
+const status = (code) => label(STATUS, code);
+const day = (value) => value || "—";
+
+function when(iso) {
+  if (!iso) return "—";
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? iso : d.toLocaleString("zh-CN", { hour12: false });
+}
+
+function errorsBox(errors) {
+  if (!errors || !errors.length) return null;
+  return h("div", { class: "notice", role: "alert" },
+    h("strong", {}, "部分信息未能取得："),
+    h("ul", {}, errors.map((e) => h("li", {}, messageOf(e)))));
+}
+
+function messageOf(error) {
+  const code = error.extensions && error.extensions.code;
+  const department = error.extensions && error.extensions.department;
+  if (code === "FORBIDDEN" || code === "UNAUTHENTICATED") return `无权查看（${error.message}）：请用有权限的令牌登录`;
+  if (department) return `${dept(department)}：${error.message}`;
+  return error.message;
+}
+
+// -- sign-in --------------------------------------------------------------------------
+
+function renderSignIn() {
+  const box = document.getElementById("signin");
+  const stored = sessionStorage.getItem("onematter.portal.token");
+  if (stored) {
+    clear(box, h("span", {}, "已用令牌登录 "), h("button", { type: "button", onclick: () => { api.token = null; location.reload(); } }, "退出"));
+    return;
+  }
+  if (config.demoToken) {
+    clear(box, h("span", { class: "demo" }, `演示身份：${config.demoRole}`));
+    return;
+  }
+  const input = h("input", { type: "password", placeholder: "粘贴访问令牌（Bearer）", "aria-label": "访问令牌" });
+  clear(box, input, h("button", { type: "button", onclick: () => { api.token = input.value.trim(); location.reload(); } }, "登录"));
+}
+
+// -- search -----------------------------------------------------------------------------
+
+async function searchPage() {
+  const input = h("input", { id: "search", type: "search", placeholder: "项目名称、企业名称或项目代码", autofocus: true });
+  const results = h("ol", { id: "results", class: "results" });
+  const notice = h("div", {});
+  clear(main, h("h1", {}, "项目查询"), h("form", { class: "search", onsubmit: (e) => e.preventDefault() }, input), notice, results);
+  const all = [];
+  let after = null;
+  for (let page = 0; page < 50; page += 1) {
+    const answer = await api.query("PortalSearch", { after });
+    const matters = answer.data && answer.data.matters;
+    if (!matters) {
+      clear(notice, errorsBox(answer.errors || [{ message: "查询失败" }]));
+      return;
+    }
+    all.push(...matters.nodes);
+    if (!matters.pageInfo.hasNextPage) break;
+    after = matters.pageInfo.endCursor;
+  }
+  const show = () => {
+    const q = input.value.trim().toLowerCase();
+    const found = all.filter((m) => !q
+      || (m.name || "").toLowerCase().includes(q)
+      || ((m.enterprise && m.enterprise.name) || "").toLowerCase().includes(q)
+      || m.projectCode.startsWith(q));
+    clear(results, found.slice(0, 50).map((m) => h("li", {},
+      h("a", { href: `/portal/matters/${encodeURIComponent(m.projectCode)}` }, m.name || m.projectCode),
+      h("span", { class: "meta" }, ` ${m.projectCode} · ${(m.enterprise && m.enterprise.name) || ""} · ${label(Object.fromEntries(STAGES), m.stage)}`))));
+    if (!found.length) results.append(h("li", { class: "empty" }, "没有找到匹配的项目"));
+  };
+  input.addEventListener("input", show);
+  const initial = new URLSearchParams(location.search).get("q");
+  if (initial) input.value = initial;
+  show();
+  main.dataset.ready = "true";
+}
+
+// -- the matter page --------------------------------------------------------------------
+
+function stageLine(stage) {
+  const at = STAGES.findIndex(([code]) => code === stage);
+  return h("ol", { class: "stages", "aria-label": "审批阶段" }, STAGES.map(([code, name], i) =>
+    h("li", { class: i < at ? "done" : i === at ? "current" : "todo", "data-stage": code }, name)));
+}
+
+function freshness(sources) {
+  return h("ul", { class: "sources", id: "sources" }, (sources || []).map((src) => {
+    let text = label(FRESHNESS, src.status);
+    if (src.status === "STALE") text = `缓存（自 ${when(src.fetchedAt)} 起）`;
+    if (src.status === "UNAVAILABLE") text = `暂不可用${src.errorCode ? `（${src.errorCode}）` : ""}`;
+    if (src.status === "OK" && src.known === false) text = "正常（尚无该项目）";
+    return h("li", { class: `source ${src.status.toLowerCase()}`, "data-department": src.department, "data-status": src.status },
+      h("b", {}, dept(src.department)), " ", text);
+  }));
+}
+
+function phases(permit) {
+  if (!permit) return h("p", { class: "muted" }, "分阶段施工许可暂无法判断（相关部门未应答）");
+  return h("div", { id: "phases" },
+    h("p", {}, label(PERMIT_MODES, permit.mode)),
+    h("ul", { class: "phases" }, permit.phases.map((p) => h("li", { "data-phase": p.phase, "data-eligible": String(p.eligible), class: p.eligible ? "ok" : "wait" },
+      h("b", {}, p.name), "：", p.eligible ? "可办理" : `尚缺 ${p.missing.join("、")}`))));
+}
+
+function itemsTable(items) {
+  const byDept = new Map();
+  for (const item of items || []) {
+    if (!byDept.has(item.department)) byDept.set(item.department, []);
+    byDept.get(item.department).push(item);
+  }
+  return h("div", { id: "items" }, [...byDept].map(([department, list]) => h("section", { class: "dept", "data-department": department },
+    h("h3", {}, dept(department)),
+    h("table", {},
+      h("thead", {}, h("tr", {}, ["事项", "状态", "法定时限", "承诺时限", "已用工作日", "到期日", "办结日", ""].map((t) => h("th", {}, t)))),
+      h("tbody", {}, list.map((i) => h("tr", { "data-kind": i.kind, "data-status": i.status, class: i.overdue ? "overdue" : "" },
+        h("td", {}, i.name, i.fileNumber ? h("small", {}, ` ${i.fileNumber}`) : null),
+        h("td", { class: "status" }, status(i.status)),
+        h("td", {}, i.statutoryLimitDays ?? "—"),
+        h("td", {}, i.promisedLimitDays ?? "—"),
+        h("td", {}, i.workingDaysUsed ?? "—"),
+        h("td", {}, day(i.dueOn)),
+        h("td", {}, day(i.decidedOn)),
+        h("td", {}, [i.overdue ? "已超时限" : null, i.onCommitment ? "告知承诺" : null,
+          i.missingMaterials.length ? `容缺：${i.missingMaterials.join("、")}` : null].filter(Boolean).join("；")))))))));
+}
+
+function timeline(items) {
+  const events = [];
+  for (const i of items || []) {
+    if (i.submittedOn) events.push([i.submittedOn, i.department, i.name, "申报"]);
+    if (i.acceptedOn) events.push([i.acceptedOn, i.department, i.name, "受理"]);
+    if (i.decidedOn) events.push([i.decidedOn, i.department, i.name, i.status === "REJECTED" ? "不予许可" : "办结"]);
+  }
+  events.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  return h("ol", { class: "timeline", id: "timeline" }, events.map(([date, d, name, what]) =>
+    h("li", {}, h("time", {}, date), ` ${dept(d)} · ${name} · ${what}`)));
+}
+
+function parts(m) {
+  const rows = [];
+  if (m.civilAirDefence) {
+    const c = m.civilAirDefence;
+    rows.push(h("li", {}, h("b", {}, "人防："), `${label(SHELTER, c.requirement)}${c.shelterAreaM2 ? ` ${c.shelterAreaM2} m²` : ""}${c.feeYuan ? ` ${c.feeYuan} 元` : ""}（${status(c.status)}）`));
+  }
+  if (m.firePath) rows.push(h("li", {}, h("b", {}, "消防："), `${label(FIRE_PATHS, m.firePath.path)}${m.firePath.spotCheckDrawn ? "（已抽中检查）" : ""}`));
+  for (const t of m.utilities || []) rows.push(h("li", {}, h("b", {}, `${label(UTILITIES, t.utility)}：`), `${t.ticketNumber} ${status(t.status)}`));
+  for (const r of m.realEstate || []) rows.push(h("li", {}, h("b", {}, `${label(REGISTRATIONS, r.type)}：`), `${r.businessNumber} ${status(r.status)}`));
+  return rows.length ? h("ul", { class: "parts" }, rows) : h("p", { class: "muted" }, "暂无");
+}
+
+function renderMatter(target, m, errors) {
+  if (!m) {
+    clear(target, errorsBox(errors) || h("p", {}, "没有这个项目。"));
+    return;
+  }
+  clear(target,
+    h("h1", { id: "matter-name" }, m.name || m.projectCode),
+    h("p", { class: "meta" }, `${m.projectCode} · ${(m.enterprise && m.enterprise.name) || ""} · ${m.site || ""}`,
+      m.agent ? ` · 专职管家 ${m.agent.name} ${m.agent.phone}` : ""),
+    errorsBox(errors),
+    stageLine(m.stage),
+    h("h2", {}, "各部门数据状态"), freshness(m.sources),
+    h("h2", {}, "分阶段施工许可"), phases(m.phasedPermit),
+    h("h2", {}, "阻碍事项"),
+    h("ul", { id: "blockers", class: "blockers" }, (m.blockers || []).map((b) => h("li", { "data-reason": b.reason }, h("b", {}, dept(b.department)), "：", b.message))),
+    (m.blockers || []).length ? null : h("p", { class: "muted" }, "暂无阻碍"),
+    h("h2", {}, "下一步需准备"),
+    h("ul", { id: "next-steps", class: "steps" }, (m.nextSteps || []).map((step) => h("li", {},
+      h("b", {}, step.title), step.materials.length ? `：${step.materials.join("、")}` : "",
+      step.guideEntry ? h("small", {}, ` 咨询电话 ${step.guideEntry.contact}，承诺 ${step.guideEntry.promisedDays} 个工作日`) : null))),
+    h("h2", {}, "各部门办理事项（工作日时限）"), itemsTable(m.items),
+    h("h2", {}, "部门专项"), parts(m),
+    h("h2", {}, "办理时间线"), timeline(m.items),
+  );
+}
+
+async function matterPage(code) {
+  const view = h("div", { id: "matter" });
+  const live = h("div", { id: "live", class: "live", "data-state": "connecting" }, "实时更新：连接中…");
+  const log = h("ol", { id: "updates", class: "updates" });
+  clear(main, live, view, h("h2", {}, "实时动态"), log);
+  const answer = await api.query("PortalMatter", { code });
+  renderMatter(view, answer.data && answer.data.matter, answer.errors);
+  main.dataset.ready = "true";
+  api.subscribe("PortalMatterUpdates", { code }, {
+    onState: (state) => {
+      live.dataset.state = state;
+      live.textContent = { live: "实时更新：已连接", reconnecting: "实时更新：重新连接中…", ended: "实时更新：已结束" }[state] || state;
+    },
+    onUpdate: (payload) => {
+      const update = payload.data && payload.data.matterUpdates;
+      if (!update) {
+        log.prepend(h("li", { class: "error" }, (payload.errors || []).map(messageOf).join("；")));
+        return;
+      }
+      log.prepend(h("li", { "data-update": update.id },
+        h("time", {}, when(update.detectedAt)),
+        ` ${dept(update.department)} · ${update.item}：${status(update.oldStatus)} → ${status(update.newStatus)}`));
+      if (update.matter) renderMatter(view, update.matter, payload.errors);
+    },
+  });
+}
+
+// -- coverage ---------------------------------------------------------------------------
+
+async function coveragePage() {
+  clear(main, h("h1", {}, "市级赋权事项承接情况"), h("p", { class: "loading" }, "正在加载…"));
+  const answer = await api.query("PortalCoverage");
+  const c = answer.data && answer.data.delegationCoverage;
+  if (!c) {
+    clear(main, h("h1", {}, "市级赋权事项承接情况"), errorsBox(answer.errors || [{ message: "查询失败" }]));
+    return;
+  }
+  const figure = (id, name, value) => h("div", { class: "figure", id }, h("span", { class: "value" }, String(value)), h("span", {}, name));
+  const rows = c.byDepartment.map((d) => ({ label: d.name, inForce: d.inForce, takenOver: d.takenOver, accounts: d.activeAccounts }));
+  clear(main,
+    h("h1", {}, "市级赋权事项承接情况"),
+    h("div", { class: "figures" },
+      figure("in-force", "在册赋权事项", c.inForce),
+      figure("taken-over", "已承接到位", c.takenOver),
+      figure("departments", "承接部门", c.departments),
+      figure("accounts", "业务系统账号", c.activeAccounts),
+      figure("cancelled", "动态调整取消", c.cancelled),
+      figure("added", "新增赋权", c.added)),
+    h("h2", {}, "各部门承接与账号"),
+    barChart(rows, [
+      { key: "inForce", label: "在册", className: "in-force" },
+      { key: "takenOver", label: "已承接", className: "taken-over" },
+      { key: "accounts", label: "账号", className: "accounts" },
+    ], { title: "各部门承接与账号" }),
+    h("h2", {}, "缺口"),
+    c.gaps.length
+      ? h("table", { id: "gaps" }, h("tbody", {}, c.gaps.map((g) => h("tr", {}, h("td", {}, label(GAPS, g.kind)), h("td", {}, g.detail)))))
+      : h("p", { id: "gaps", class: "muted" }, "未发现缺口"),
+  );
+  main.dataset.ready = "true";
+}
+
+// -- routing ----------------------------------------------------------------------------
+
+renderSignIn();
+for (const link of document.querySelectorAll("[data-nav]")) {
+  if (link.dataset.nav === config.page || (config.page === "matter" && link.dataset.nav === "search")) link.classList.add("active");
+}
+const pages = { search: searchPage, matter: () => matterPage(config.projectCode), coverage: coveragePage };
+(pages[config.page] || searchPage)().catch((e) => {
+  clear(main, h("div", { class: "notice", role: "alert" }, `页面出错：${e.message}`));
+});
