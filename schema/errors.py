@@ -132,10 +132,29 @@ class HubSchema(strawberry.federation.Schema):
         unexpected = []
         for error in errors:
             original = hub_error(error)
-            if original is None:
-                unexpected.append(error)
-            else:
-                path = ".".join(str(p) for p in error.path or ())
+            path = ".".join(str(p) for p in error.path or ())
+            if original is not None:
                 log.info("%s at %s: %s", original.code, path or "-", original)
+            elif _clients_fault(error):
+                # A document that does not parse or validate, a limit, a permission
+                # refusal: the caller's mistake, one line and no traceback.
+                code = (error.extensions or {}).get("code") or _code_of(error) or "GRAPHQL_VALIDATION_FAILED"
+                log.info("%s at %s: %s", code, path or "-", error.message)
+            else:
+                unexpected.append(error)
         if unexpected:
             super().process_errors(unexpected, execution_context)
+
+
+def _clients_fault(error: GraphQLError) -> bool:
+    """Parse and validation errors, the limits' refusals, and coded GraphQL errors (FORBIDDEN)."""
+    if error.original_error is None:
+        return True
+    original = _origin(error)
+    return isinstance(original, GraphQLError) and bool((original.extensions or {}).get("code"))
+
+
+def _code_of(error: GraphQLError) -> str | None:
+    original = _origin(error)
+    code = (original.extensions or {}).get("code") if isinstance(original, GraphQLError) else None
+    return str(code) if code else None

@@ -154,3 +154,39 @@ def test_logging_config_is_valid_for_dictconfig() -> None:
         config = logging_config("warning", fmt)
         assert config["root"]["level"] == "WARNING"
         DictConfigurator(config)  # parses without touching the process's logging
+
+
+async def test_client_errors_and_refusals_are_info_lines_without_tracebacks(
+    make_hub: HubFactory, world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    from domain.principal import Role
+
+    hub = await make_hub()
+    code = complete_project(world)
+    caplog.set_level(logging.INFO)
+    for query, role in (
+        ("{ matter(projectCode: ", Role.WINDOW_STAFF),  # does not parse
+        ("{ nope }", Role.WINDOW_STAFF),  # does not validate
+        ("{ matters(first: 1) { totalCount } }", None),  # anonymous: refused before execution
+        ("query($c: String!) { matter(projectCode: $c) { accessLog { id } } }", Role.WINDOW_STAFF),
+        ("query($c: String!) { matter(projectCode: $c) { name } }", Role.ENTERPRISE),
+    ):
+        token = _enterprise_token(hub) if role is Role.ENTERPRISE else hub.token(role) if role else None
+        response = await hub.client.post(
+            "/graphql",
+            json={"query": query, "variables": {"c": code}},
+            headers={"Authorization": f"Bearer {token}"} if token else {},
+        )
+        assert response.json().get("errors"), query
+    records = [r for r in caplog.records if r.name.startswith(("strawberry", "onematter"))]
+    assert not [r for r in records if r.levelno >= logging.ERROR], [r.getMessage() for r in records]
+    assert not [r for r in records if r.exc_info], [r.getMessage() for r in records]
+
+
+def _enterprise_token(hub: Any) -> str:
+    from domain.principal import Role
+    from gateway.auth import authenticator_for
+
+    return authenticator_for(hub.settings).mint(
+        subject="other-enterprise", role=Role.ENTERPRISE, credit_code="91350200776049653A"
+    )
