@@ -22,7 +22,14 @@ from domain.records import (
     UtilityStatus,
 )
 
-__all__ = ["LABELS", "PHASED_MODE_LABELS", "PHASE_LABELS", "label"]
+__all__ = [
+    "DEPARTMENT_LABELS",
+    "LABELS",
+    "PHASED_MODE_LABELS",
+    "PHASE_LABELS",
+    "SOURCE_STATUS_LABELS",
+    "label",
+]
 
 LABELS: dict[type[StrEnum], dict[str, str]] = {
     Stage: {
@@ -112,6 +119,20 @@ PHASE_LABELS: dict[str, str] = {
     "BELOW_GROUND": "±0.000以下阶段",
     "ABOVE_GROUND": "±0.000以上阶段",
     "FULL": "施工许可（整体）",
+}
+
+# How fresh a department's part of a matter is (the schema's SourceStatus).
+SOURCE_STATUS_LABELS: dict[str, str] = {"OK": "实时", "STALE": "缓存副本", "UNAVAILABLE": "暂不可用"}
+
+# Departments by the hub's key: the five connected systems (their connectors carry the same
+# titles) and the parts of a matter no one system holds. A connector's own ``title`` wins.
+DEPARTMENT_LABELS: dict[str, str] = {
+    "planning": "自然资源和规划局",
+    "civil_air_defence": "人民防空办公室",
+    "fire": "消防救援支队",
+    "utilities": "水电气讯联合报装",
+    "real_estate": "不动产登记中心",
+    "joint_acceptance": "竣工联合验收",
 }
 
 for _enum, _labels in LABELS.items():  # every member labelled: a new code without a label fails here

@@ -26,10 +26,19 @@ from domain.errors import ConnectorError, InvalidInput
 from domain.identifiers import credit_code_problem, project_code_problem
 from domain.records import HealthReport, Lifecycle, Stage
 from schema.clocks import FigureReaders, PromiseKeptReport, promise_kept_report
+from schema.labels import Department, departments
 from schema.matter_index import MatterIndex, MatterQuery
-from schema.permissions import EnterpriseReaders, Guarded, MatterReaders, SourceReaders, requires
+from schema.permissions import (
+    Authenticated,
+    EnterpriseReaders,
+    Guarded,
+    MatterReaders,
+    SourceReaders,
+    requires,
+)
 from schema.types import (
     DEFAULT_PAGE,
+    DEPARTMENT_ORDER,
     MAX_PAGE,
     ApprovalGuideEntry,
     Enterprise,
@@ -246,6 +255,13 @@ class Query:
     )
     async def promise_kept(self, info: Info) -> PromiseKeptReport:
         return await promise_kept_report(info)
+
+    @field(
+        description="The connected departments with their titles (what every department field names).",
+        extensions=requires(Authenticated),
+    )
+    def connected_departments(self, info: Info) -> list[Department]:
+        return departments(info, DEPARTMENT_ORDER)
 
     @field(description="The zone's advance-notice handbook: 14 construction approvals.")
     def approval_guide(self) -> list[ApprovalGuideEntry]:

@@ -10,6 +10,7 @@ from domain import timeline as tl
 from domain.labels import label
 from domain.records import EventKind
 from domain.workdays import working_days_between
+from schema.labels import code_label, department_label
 
 strawberry.enum(
     EventKind, description="What happened to an item, from the departments' processing histories."
@@ -20,9 +21,11 @@ strawberry.enum(
 class TimelineEvent:
     date: date
     department: str
+    department_label: str = department_label()
     item_kind: str = strawberry.field(description="The approval kind the step belongs to.")
     item_name: str
     kind: EventKind
+    kind_label: str = code_label("kind")
     label: str = strawberry.field(description="What happened, in Chinese (e.g. 补齐补正告知, 供水：接通).")
     reference: str | None = strawberry.field(
         description="The department's file number, ticket number or registration business number."
@@ -32,6 +35,7 @@ class TimelineEvent:
 @strawberry.type(description="A period the working-day clock does not count: 补齐补正 or 挂起.")
 class PausePeriod:
     department: str
+    department_label: str = department_label()
     item_kind: str
     item_name: str
     reason: EventKind = strawberry.field(description="SUPPLEMENT_REQUESTED (补齐补正) or SUSPENDED (挂起).")

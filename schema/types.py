@@ -23,6 +23,7 @@ from strawberry.types import Info
 from domain import records, rules
 from domain.errors import ConnectorError
 from domain.handbook import BY_CODE, HANDBOOK, GuideEntry
+from domain.labels import PHASE_LABELS, PHASED_MODE_LABELS, SOURCE_STATUS_LABELS, label
 from domain.limits import LimitUnit
 from domain.records import (
     DepartmentView,
@@ -37,6 +38,7 @@ from domain.records import (
 )
 from domain.timeline import timeline as build_timeline
 from schema.copying import copied
+from schema.labels import code_label, department_label
 from schema.loaders import ViewResult
 from schema.matter_index import MatterIndex, MatterQuery, Page, page_of
 from schema.paging import PageInfo, decode_cursor, encode_cursor, page_info
@@ -98,9 +100,11 @@ class Contact:
 @strawberry.type(description="One approval item a department handles, with its working-day clock.")
 class ApprovalItem:
     department: str
+    department_label: str = department_label()
     kind: str
     name: str
     status: Lifecycle
+    status_label: str = code_label("status")
     raw_status: str
     file_number: str | None
     submitted_on: date | None
@@ -113,6 +117,7 @@ class ApprovalItem:
     )
     due_on: date | None
     limit_unit: LimitUnit = strawberry.field(description="What the limits and day counts are counted in.")
+    limit_unit_label: str = code_label("limit_unit")
     overdue: bool = strawberry.field(
         description="Still open (not approved, rejected or withdrawn) and past its limit at the as-of date."
     )
@@ -151,9 +156,11 @@ class ApprovalItem:
 @strawberry.type(description="The civil air defence decision: build a shelter, pay the fee, or exempt.")
 class CivilAirDefenceDecision:
     requirement: ShelterRequirement
+    requirement_label: str = code_label("requirement")
     shelter_area_m2: float | None
     fee_yuan: float | None = strawberry.field(description="易地建设费, when the fee applies.")
     status: Lifecycle
+    status_label: str = code_label("status")
     raw_status: str
 
     @classmethod
@@ -164,14 +171,17 @@ class CivilAirDefenceDecision:
 @strawberry.type(description="Fire: design review then acceptance, or filing (备案) with spot checks.")
 class FirePath:
     path: FirePathKind
+    path_label: str = code_label("path")
     spot_check_drawn: bool
 
 
 @strawberry.type
 class UtilityTicket:
     utility: Utility
+    utility_label: str = code_label("utility")
     ticket_number: str
     status: UtilityStatus
+    status_label: str = code_label("status")
     raw_status: str
     updated_on: date | None
 
@@ -186,8 +196,10 @@ class Registration:
     unit_number: str = strawberry.field(description="28-character unit number (GB/T 37346-2019).")
     parcel_code: str = strawberry.field(description="宗地代码: the unit number's first 19 characters.")
     type: RegistrationType
+    type_label: str = code_label("type")
     raw_type: str
     status: Lifecycle
+    status_label: str = code_label("status")
     raw_status: str
     submitted_on: date | None
     registered_on: date | None
@@ -201,6 +213,7 @@ class Registration:
 @strawberry.type(description="One phase of a phased construction permit (分阶段办理施工许可).")
 class Phase:
     phase: str = strawberry.field(description="EARTHWORK, BASEMENT, BELOW_GROUND, ABOVE_GROUND or FULL.")
+    phase_label: str = code_label("phase", PHASE_LABELS)
     name: str
     eligible: bool
     missing: list[str] = strawberry.field(description="Prerequisites still missing, by name.")
@@ -209,6 +222,7 @@ class Phase:
 @strawberry.type
 class PhasedPermit:
     mode: str = strawberry.field(description="NONE, TWO_PHASE or THREE_PHASE.")
+    mode_label: str = code_label("mode", PHASED_MODE_LABELS)
     phases: list[Phase]
 
     @classmethod
@@ -230,6 +244,7 @@ class GuideLimit:
     statutory_days: int
     promised_days: int
     unit: LimitUnit
+    unit_label: str = code_label("unit")
 
 
 @strawberry.type(description="An entry of the zone's advance-notice handbook (14 construction approvals).")
@@ -237,7 +252,9 @@ class ApprovalGuideEntry:
     code: str
     name: str
     department: str
+    department_label: str = department_label()
     stage: Stage
+    stage_label: str = code_label("stage")
     basis: str = strawberry.field(description="Legal basis.")
     conditions: list[str]
     materials: list[str]
@@ -273,6 +290,7 @@ def approval_guide() -> list[ApprovalGuideEntry]:
 @strawberry.type(description="What stops the project moving.")
 class Blocker:
     department: str
+    department_label: str = department_label()
     kind: str | None
     reason: str
     message: str
@@ -281,6 +299,7 @@ class Blocker:
 @strawberry.type(description="What the enterprise must bring next, from the handbook.")
 class NextStep:
     department: str
+    department_label: str = department_label()
     kind: str | None
     title: str
     materials: list[str]
@@ -295,7 +314,9 @@ class NextStep:
 @strawberry.type(description="One department's part of a matter: how fresh it is.")
 class MatterSource:
     department: str
+    department_label: str = department_label()
     status: SourceStatus
+    status_label: str = code_label("status", SOURCE_STATUS_LABELS)
     known: bool | None = strawberry.field(description="Whether the department knows the project.")
     fetched_at: datetime | None
     latency_ms: float | None
@@ -307,12 +328,14 @@ class MatterSource:
 @strawberry.type(description="A department's items (planning has no other part).")
 class DepartmentItems:
     department: str
+    department_label: str = department_label()
     items: list[ApprovalItem]
 
 
 @strawberry.type(description="A department system's health and the hub's figures for it.")
 class SourceHealth:
     department: str
+    department_label: str = department_label()
     title: str
     status: str = strawberry.field(description="UP, DOWN, MAINTENANCE, or UNREACHABLE (no answer).")
     latency_ms: float | None
@@ -403,6 +426,13 @@ class Matter:
 
     @field(description="Null, with the department's error, when a failed department could change it.")
     def stage(self) -> Stage | None:
+        return self._stage()
+
+    @field(description="The Chinese label of stage (null with stage).")
+    def stage_label(self) -> str | None:
+        return label(self._stage())
+
+    def _stage(self) -> Stage:
         stage = rules.derive_stage(self._views())
         if stage is not Stage.COMPLETION_ACCEPTANCE:
             # A department that failed might have moved the project on: do not guess.
