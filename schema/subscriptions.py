@@ -22,6 +22,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncGenerator, Callable
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated, Protocol
 
 import strawberry
@@ -29,7 +30,8 @@ from strawberry.types import Info
 
 from domain.changes import Change, Subject
 from domain.errors import InvalidInput, NotFound, SubscriptionEnded
-from domain.records import Stage
+from domain.labels import label
+from domain.records import Lifecycle, Stage, UtilityStatus
 from schema.audit import record_read
 from schema.matter import checked_project_code
 from schema.matter_index import MatterIndex
@@ -71,9 +73,13 @@ class MatterUpdate:
     kind: str = strawberry.field(description="Item kind, real_estate.registration or utilities.<utility>.")
     item: str = strawberry.field(description="The item's name, the registration type or the utility.")
     number: str | None = strawberry.field(description="File, business or ticket number.")
-    old_status: str | None = strawberry.field(description="Null when the department has just opened it.")
+    old_status: str | None = strawberry.field(
+        description="A Lifecycle value (UtilityStatus for a ticket); null when the department just opened it."
+    )
     new_status: str
-    raw_old_status: str | None
+    old_status_label: str | None = strawberry.field(description="The old status in Chinese.")
+    new_status_label: str = strawberry.field(description="The new status in Chinese.")
+    raw_old_status: str | None = strawberry.field(description="In the department's own vocabulary.")
     raw_new_status: str
     detected_at: datetime = strawberry.field(description="When the hub saw the change.")
 
@@ -89,10 +95,17 @@ class MatterUpdate:
             number=change.number,
             old_status=change.old_status,
             new_status=change.new_status,
+            old_status_label=_status_label(change.subject, change.old_status),
+            new_status_label=_status_label(change.subject, change.new_status) or change.new_status,
             raw_old_status=change.raw_old_status,
             raw_new_status=change.raw_new_status,
             detected_at=change.detected_at,
         )
+
+    @field(description="The department's name, e.g. 自然资源和规划局.")
+    def department_title(self, info: Info) -> str:
+        connector = info.context.connectors.get(self.department)
+        return connector.title if connector is not None else self.department
 
     @field(description="The matter as it is now (the same fields, rules and freshness as `matter`).")
     async def matter(self, info: Info) -> Matter | None:
@@ -103,6 +116,16 @@ class MatterUpdate:
         found = await load_matter(info, self.project_code)
         matter: Matter | None = guard(info, "project", found, log=False)  # logged per update
         return matter
+
+
+def _status_label(subject: Subject, status: str | None) -> str | None:
+    if status is None:
+        return None
+    vocabulary: type[StrEnum] = UtilityStatus if subject is Subject.UTILITY_TICKET else Lifecycle
+    try:
+        return label(vocabulary(status))
+    except ValueError:  # a status this hub has no label for: show the code
+        return status
 
 
 @strawberry.input(description="Which changes a window screen follows; every given condition must hold.")

@@ -137,6 +137,7 @@ async def test_search_matter_page_live_update_and_coverage(portal_hub: LiveHub, 
     assert not any(
         "总平面图" in b and "挂起" in b for b in await page.locator("#blockers li").all_inner_texts()
     )
+    assert await page.locator('#timeline li[data-kind="RESUMED"]').count() >= 1  # 恢复办理, logged upstream
     await browser.screenshot("matter-updated")
 
     # The auditors' page: 346 items in force across 12 departments, charted.
@@ -146,6 +147,7 @@ async def test_search_matter_page_live_update_and_coverage(portal_hub: LiveHub, 
     assert await page.locator("#departments .value").inner_text() == "12"
     bars = page.locator('svg.chart rect[data-series="takenOver"]')
     assert await bars.count() == 12  # one bar per department
+    assert await page.locator("#indicators tbody tr").count() > 0  # the reform's figures, computed now
     await browser.screenshot("coverage")
 
     browser.assert_offline()

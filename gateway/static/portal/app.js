@@ -140,16 +140,14 @@ function itemsTable(items) {
           i.missingMaterials.length ? `容缺：${i.missingMaterials.join("、")}` : null].filter(Boolean).join("；")))))))));
 }
 
-function timeline(items) {
-  const events = [];
-  for (const i of items || []) {
-    if (i.submittedOn) events.push([i.submittedOn, i.department, i.name, "申报"]);
-    if (i.acceptedOn) events.push([i.acceptedOn, i.department, i.name, "受理"]);
-    if (i.decidedOn) events.push([i.decidedOn, i.department, i.name, i.status === "REJECTED" ? "不予许可" : "办结"]);
-  }
-  events.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-  return h("ol", { class: "timeline", id: "timeline" }, events.map(([date, d, name, what]) =>
-    h("li", {}, h("time", {}, date), ` ${dept(d)} · ${name} · ${what}`)));
+function timeline(t) {
+  if (!t) return h("p", { class: "muted" }, "暂无");
+  return h("div", {},
+    h("ol", { class: "timeline", id: "timeline" }, t.events.map((e) =>
+      h("li", { "data-kind": e.kind }, h("time", {}, e.date), ` ${dept(e.department)} · ${e.itemName} · ${e.label}`,
+        e.reference ? h("small", {}, ` ${e.reference}`) : null))),
+    t.pauses.length ? h("p", { class: "muted" }, "不计时段：", t.pauses.map((p) =>
+      `${p.itemName} ${p.reasonLabel} ${p.start} 至 ${p.end || "今"}（${p.workingDays} 个工作日）`).join("；")) : null);
 }
 
 function parts(m) {
@@ -186,7 +184,7 @@ function renderMatter(target, m, errors) {
       step.guideEntry ? h("small", {}, ` 咨询电话 ${step.guideEntry.contact}，承诺 ${step.guideEntry.promisedDays} 个工作日`) : null))),
     h("h2", {}, "各部门办理事项（工作日时限）"), itemsTable(m.items),
     h("h2", {}, "部门专项"), parts(m),
-    h("h2", {}, "办理时间线"), timeline(m.items),
+    h("h2", {}, "办理时间线"), timeline(m.timeline),
   );
 }
 
@@ -211,7 +209,7 @@ async function matterPage(code) {
       }
       log.prepend(h("li", { "data-update": update.id },
         h("time", {}, when(update.detectedAt)),
-        ` ${dept(update.department)} · ${update.item}：${status(update.oldStatus)} → ${status(update.newStatus)}`));
+        ` ${update.departmentTitle} · ${update.item}：${update.oldStatusLabel || "新建"} → ${update.newStatusLabel}`));
       if (update.matter) renderMatter(view, update.matter, payload.errors);
     },
   });
@@ -249,6 +247,15 @@ async function coveragePage() {
       ? h("table", { id: "gaps" }, h("tbody", {}, c.gaps.map((g) => h("tr", {}, h("td", {}, label(GAPS, g.kind)), h("td", {}, g.detail)))))
       : h("p", { id: "gaps", class: "muted" }, "未发现缺口"),
   );
+  const indicators = await api.query("PortalIndicators");
+  const rows2 = indicators.data && indicators.data.reformIndicators;
+  main.append(h("h2", {}, "改革指标（按当前数据计算）"), rows2
+    ? h("table", { id: "indicators" },
+      h("thead", {}, h("tr", {}, ["指标", "计算值", "报告值", "计算依据"].map((t) => h("th", {}, t)))),
+      h("tbody", {}, rows2.map((i) => h("tr", { "data-key": i.key },
+        h("td", {}, i.label), h("td", {}, i.value === null ? "—" : `${i.value}${i.unit}`),
+        h("td", {}, `${i.reported}${i.unit}`), h("td", {}, i.basis)))))
+    : errorsBox(indicators.errors || [{ message: "改革指标暂不可得" }]));
   main.dataset.ready = "true";
 }
 
