@@ -94,6 +94,7 @@ async def start_live_hub(
     cache: CacheBackendSettings | None = None,
     production: bool = False,
     trusted_documents: Path | None = None,
+    push: dict[str, Any] | None = None,
     **settings: Any,
 ) -> LiveHub:
     """A hub on a loopback port; ``departments`` (and their world) shared with another hub if given."""
@@ -107,6 +108,8 @@ async def start_live_hub(
         config = config.model_copy(update={"cache": cache})
     if production:
         config = config.model_copy(update={"hub": config.hub.model_copy(update={"mode": "production"})})
+    if push is not None:
+        config = config.model_copy(update={"push": push})
     if trusted_documents is not None:
         config = config.model_copy(
             update={"limits": {**config.limits, "trusted_documents": str(trusted_documents)}}
@@ -151,7 +154,7 @@ def demo_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 @asynccontextmanager
 async def sse_updates(
     url: str, query: str, variables: dict[str, Any], token: str | None
-) -> AsyncIterator[Callable[[], Awaitable[tuple[str, Any]]]]:
+) -> AsyncIterator[Callable[..., Awaitable[tuple[str, Any]]]]:
     """GraphQL over SSE; yields ``next_event()`` -> (event name, decoded data or None)."""
     headers = {"Accept": "text/event-stream"}
     if token:
@@ -166,11 +169,14 @@ async def sse_updates(
         assert response.headers["content-type"].startswith("text/event-stream")
         lines = response.aiter_lines()
 
-        async def next_event() -> tuple[str, Any]:
+        async def next_event(*, pings: bool = False) -> tuple[str, Any]:
+            """The next event; with ``pings``, a keep-alive comment counts as ("ping", None)."""
             async with asyncio.timeout(WAIT_S):
                 event, data = None, None
                 async for line in lines:
                     if line.startswith(":"):
+                        if pings:
+                            return "ping", None
                         continue  # a keep-alive comment
                     if line.startswith("event:"):
                         event = line.split(":", 1)[1].strip()
@@ -192,8 +198,8 @@ async def ws_updates(
     token: str | None,
     *,
     in_payload: bool = True,
-) -> AsyncIterator[Callable[[], Awaitable[dict[str, Any]]]]:
-    """graphql-transport-ws; yields ``next_message()`` (pings answered and skipped)."""
+) -> AsyncIterator[WsSession]:
+    """graphql-transport-ws; yields a :class:`WsSession` (pings answered and skipped)."""
     from websockets.asyncio.client import connect
     from websockets.typing import Subprotocol
 
@@ -219,4 +225,15 @@ async def ws_updates(
         await socket.send(
             json.dumps({"id": "1", "type": "subscribe", "payload": {"query": query, "variables": variables}})
         )
-        yield receive
+        yield WsSession(receive, socket)
+
+
+@dataclass
+class WsSession:
+    """``await session()`` is the next message (pings answered); ``session.socket`` the socket."""
+
+    receive: Callable[[], Awaitable[dict[str, Any]]]
+    socket: Any
+
+    async def __call__(self) -> dict[str, Any]:
+        return await self.receive()

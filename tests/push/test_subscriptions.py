@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from domain.principal import Role
-from tests.push.conftest import MATTER_UPDATES, TIANJIA, LiveHub, sse_updates, ws_updates
+from tests.push.conftest import MATTER_UPDATES, TIANJIA, LiveHub, WsSession, sse_updates, ws_updates
 
 ACCESS_LOG = """
 query Log($code: String!) {
@@ -186,3 +186,125 @@ async def test_an_expiring_token_ends_the_subscription(live_hub: LiveHub) -> Non
         assert name == "next" and data["errors"][0]["extensions"]["code"] == "SUBSCRIPTION_ENDED"
         assert "expired" in data["errors"][0]["message"]
         assert (await sse_next())[0] == "complete"
+
+
+WINDOW = """
+subscription Window($filter: UpdateFilter) {
+  windowUpdates(filter: $filter) { projectCode department item newStatus newStatusLabel }
+}
+"""
+
+
+def _window(message: dict[str, Any]) -> dict[str, Any]:
+    assert message["type"] == "next" and not message["payload"].get("errors"), message
+    update: dict[str, Any] = message["payload"]["data"]["windowUpdates"]
+    return update
+
+
+async def test_a_window_screen_follows_what_it_may_read_narrowed_by_department(live_hub: LiveHub) -> None:
+    other = next(
+        code
+        for code, view in sorted(live_hub.world.views["planning"].items())
+        if code != TIANJIA
+        and any(i.status.value in ("SUBMITTED", "ACCEPTED", "IN_REVIEW") for i in view.items)
+    )
+    staff = live_hub.token(Role.WINDOW_STAFF)
+    agent = live_hub.token(Role.AGENT, projects=[other], subject="butler")
+    async with (
+        ws_updates(live_hub.url, WINDOW, {"filter": {"department": "planning"}}, staff) as staff_next,
+        ws_updates(live_hub.url, WINDOW, {}, agent) as agent_next,
+    ):
+        await live_hub.subscribers(2)
+        await live_hub.advance("planning", projectCode=TIANJIA)  # not the agent's project
+        await live_hub.advance("planning", projectCode=other)
+        assert _window(await staff_next())["projectCode"] == TIANJIA
+        assert _window(await staff_next())["projectCode"] == other
+        assert _window(await agent_next())["projectCode"] == other  # the agent never heard of TIANJIA
+
+
+async def test_bad_window_filters_are_refused_clearly(live_hub: LiveHub) -> None:
+    staff = live_hub.token(Role.WINDOW_STAFF)
+    async with sse_updates(live_hub.url, WINDOW, {"filter": {"department": "weather"}}, staff) as next_event:
+        name, data = await next_event()
+        assert name == "next"
+        [error] = data["errors"]
+        assert error["extensions"]["code"] == "BAD_USER_INPUT" and "department" in error["message"]
+    async with sse_updates(live_hub.url, MATTER_UPDATES, {"code": "2023-1"}, staff) as next_event:
+        name, data = await next_event()
+        assert data["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_subscriptions_are_bounded_per_principal_and_per_connection(
+    tmp_path: Any, demo_credentials: None, webhook_secrets: None
+) -> None:
+    from contextlib import AsyncExitStack
+
+    from tests.push.conftest import start_live_hub
+
+    async with AsyncExitStack() as stack:
+        hub = await start_live_hub(
+            tmp_path,
+            stack,
+            push={"max_subscriptions_per_principal": 2, "max_subscriptions_per_connection": 1},
+        )
+        token = hub.token(Role.WINDOW_STAFF)
+        variables = {"code": TIANJIA}
+        first = await stack.enter_async_context(sse_updates(hub.url, MATTER_UPDATES, variables, token))
+        await stack.enter_async_context(sse_updates(hub.url, MATTER_UPDATES, variables, token))
+        await hub.subscribers(2)
+        async with sse_updates(hub.url, MATTER_UPDATES, variables, token) as third:
+            _, data = await third()
+            assert data["errors"][0]["extensions"]["code"] == "TOO_MANY_SUBSCRIPTIONS"
+        other = hub.token(Role.WINDOW_STAFF, subject="another-clerk")
+        async with ws_updates(hub.url, MATTER_UPDATES, variables, other) as ws_next:
+            await hub.subscribers(3)
+            socket_error = await _second_subscription_on(ws_next)
+            assert "limit" in socket_error.lower()
+        await hub.advance("planning", projectCode=TIANJIA)
+        assert (await first())[0] == "next"  # the ones within the limits still hear changes
+
+
+async def _second_subscription_on(session: WsSession) -> str:
+    """Open a second operation on the same socket; its error message."""
+    await session.socket.send(
+        '{"id": "2", "type": "subscribe", "payload": {"query": "subscription { windowUpdates { id } }"}}'
+    )
+    message = await session()
+    assert message["type"] == "error" and message["id"] == "2", message
+    return str(message["payload"][0]["message"])
+
+
+async def test_the_connection_must_be_initialised_in_time_and_is_pinged(
+    tmp_path: Any, demo_credentials: None, webhook_secrets: None
+) -> None:
+    import json
+    from contextlib import AsyncExitStack
+
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+    from websockets.typing import Subprotocol
+
+    from tests.push.conftest import start_live_hub
+
+    async with AsyncExitStack() as stack:
+        hub = await start_live_hub(
+            tmp_path, stack, push={"connection_init_timeout_s": 0.2, "keepalive_s": 0.2}
+        )
+        url = hub.url.replace("http://", "ws://") + "/graphql"
+        protocols = [Subprotocol("graphql-transport-ws")]
+        async with connect(url, subprotocols=protocols) as silent:
+            try:
+                async with asyncio.timeout(30):
+                    await silent.recv()
+            except ConnectionClosed as closed:
+                assert closed.rcvd is not None and closed.rcvd.code == 4408
+            else:
+                raise AssertionError("a connection that never sent connection_init stayed open")
+        token = hub.token(Role.WINDOW_STAFF)
+        async with connect(url, subprotocols=protocols) as socket:
+            await socket.send(
+                json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
+            )
+            async with asyncio.timeout(30):
+                assert json.loads(await socket.recv())["type"] == "connection_ack"
+                assert json.loads(await socket.recv())["type"] == "ping"  # the hub keeps the line alive
