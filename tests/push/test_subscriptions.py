@@ -308,3 +308,31 @@ async def test_the_connection_must_be_initialised_in_time_and_is_pinged(
             async with asyncio.timeout(30):
                 assert json.loads(await socket.recv())["type"] == "connection_ack"
                 assert json.loads(await socket.recv())["type"] == "ping"  # the hub keeps the line alive
+
+
+async def test_a_notice_refreshes_past_the_fresh_cache(
+    tmp_path: Any, demo_credentials: None, webhook_secrets: None
+) -> None:
+    from contextlib import AsyncExitStack
+
+    from tests.push.conftest import start_live_hub
+
+    async with AsyncExitStack() as stack:
+        hub = await start_live_hub(tmp_path, stack, cache_ttl_s=600, stale_s=600)  # answers stay fresh
+        token = hub.token(Role.WINDOW_STAFF)
+        first = await hub.query(
+            "query M($code: String!) { matter(projectCode: $code) { planning { items { kind status } } } }",
+            {"code": TIANJIA},
+            token=token,
+        )
+        before = {i["kind"]: i["status"] for i in first["data"]["matter"]["planning"]["items"]}
+        assert before["planning.layout_plan"] == "SUSPENDED"  # now cached for ten minutes
+        async with sse_updates(hub.url, MATTER_UPDATES, {"code": TIANJIA}, token) as next_event:
+            await hub.subscribers(1)
+            await hub.advance("planning", projectCode=TIANJIA)
+            name, data = await next_event()
+            assert name == "next", data
+            update = data["data"]["matterUpdates"]
+            assert (update["oldStatus"], update["newStatus"]) == ("SUSPENDED", "IN_REVIEW")
+            items = {i["kind"]: i["status"] for i in update["matter"]["planning"]["items"]}
+            assert items["planning.layout_plan"] == "IN_REVIEW"  # the cache holds the new answer too
