@@ -16,6 +16,7 @@ against ``info.context.principal`` by the security layer.
 from __future__ import annotations
 
 import asyncio
+import unicodedata
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -37,9 +38,7 @@ from schema.permissions import (
     requires,
 )
 from schema.types import (
-    DEFAULT_PAGE,
     DEPARTMENT_ORDER,
-    MAX_PAGE,
     ApprovalGuideEntry,
     Enterprise,
     Matter,
@@ -50,6 +49,7 @@ from schema.types import (
     field,
     load_matter,
     matter_connection,
+    matter_window,
 )
 
 # -- edge checks -------------------------------------------------------------------
@@ -71,13 +71,22 @@ def checked_credit_code(value: object, *, argument: str) -> str:
     return value
 
 
-def checked_first(first: int | None, *, argument: str = "first") -> int:
-    if first is None:
-        return DEFAULT_PAGE
-    if not 0 <= first <= MAX_PAGE:
-        rule = f"first must be between 0 and {MAX_PAGE}"
-        raise InvalidInput(f"{argument}: {rule}", argument=argument, rule=rule)
-    return first
+MAX_SEARCH = 64
+
+
+def checked_search(value: str) -> str:
+    """The search words, trimmed and casefolded; blank, over-long or control characters refused."""
+    words = value.strip()
+    problem = None
+    if not words:
+        problem = "search must not be blank"
+    elif len(words) > MAX_SEARCH:
+        problem = f"search must be at most {MAX_SEARCH} characters"
+    elif any(unicodedata.category(c).startswith("C") for c in words):
+        problem = "search must not hold control or invisible characters"
+    if problem is not None:
+        raise InvalidInput(f"filter.search: {problem}", argument="filter.search", rule=problem)
+    return words.casefold()
 
 
 # -- inputs ------------------------------------------------------------------------
@@ -100,6 +109,14 @@ class MatterFilter:
         ),
     )
 
+    search: str | None = strawberry.field(
+        default=None,
+        description=(
+            "Words in the project's or the enterprise's name (e.g. 上河九章), or the start of the project "
+            "code, credit code or parcel code (e.g. 2023-430472); case-insensitive, 1–64 characters."
+        ),
+    )
+
     def to_query(self, departments: set[str]) -> MatterQuery:
         credit_code = (
             checked_credit_code(self.credit_code, argument="filter.creditCode")
@@ -110,6 +127,7 @@ class MatterFilter:
             rule = f"department must be one of {', '.join(_ordered(departments))}"
             raise InvalidInput(f"filter.department: {rule}", argument="filter.department", rule=rule)
         return MatterQuery(
+            search=checked_search(self.search) if self.search is not None else None,
             credit_code=credit_code,
             stage=self.stage,
             department=self.department,
@@ -222,9 +240,12 @@ class Query:
         filter: MatterFilter | None = None,
         first: Annotated[int | None, strawberry.argument(description="At most 100; 20 by default.")] = None,
         after: str | None = None,
+        last: Annotated[int | None, strawberry.argument(description="At most 100; pages backward.")] = None,
+        before: str | None = None,
     ) -> MatterConnection:
+        w = matter_window(first, after, last, before)
         query = filter.to_query(set(info.context.connectors)) if filter else MatterQuery()
-        return await matter_connection(info, query, checked_first(first), after)
+        return await matter_connection(info, query, w)
 
     @field(
         description="An enterprise by unified social credit code, with its projects.",

@@ -38,6 +38,7 @@ from connectors.pipeline import fresh_calls
 from domain import rules
 from domain.changes import Change, diff
 from domain.records import ApprovalItem, DepartmentView, Lifecycle, ProjectProfile, Stage
+from schema.paging import Window, slice_sorted
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +72,11 @@ class MatterQuery:
     department: str | None = None
     status: Lifecycle | None = None
     overdue: bool | None = None
+    search: str | None = None  # casefolded: in the project or enterprise name, or a code's prefix
 
     def matches(self, entry: IndexEntry) -> bool:
+        if self.search is not None and not _found(self.search, entry):
+            return False
         if self.credit_code is not None and entry.credit_code != self.credit_code:
             return False
         if self.stage is not None and entry.stage is not self.stage:
@@ -96,6 +100,15 @@ class MatterQuery:
         return True
 
 
+def _found(search: str, entry: IndexEntry) -> bool:
+    """Search words: in the project's or the enterprise's name, or the start of one of its codes."""
+    profile = entry.profile
+    if search in profile.name.casefold() or search in profile.enterprise.name.casefold():
+        return True
+    codes = (entry.project_code, profile.enterprise.credit_code, profile.parcel_code)
+    return any(code.casefold().startswith(search) for code in codes)
+
+
 @dataclass(frozen=True, slots=True)
 class Page:
     entries: list[IndexEntry]
@@ -116,11 +129,13 @@ class IndexStatus:
 
 def page_of(entries: Sequence[IndexEntry], first: int, after_code: str | None) -> Page:
     """``first`` entries after the project code ``after_code`` (entries sorted by project code)."""
-    start = 0
-    if after_code is not None:
-        start = bisect.bisect_right([e.project_code for e in entries], after_code)
-    chunk = list(entries[start : start + first])
-    return Page(chunk, len(entries), start + first < len(entries), start > 0)
+    return page_in(entries, Window(first=first, after=after_code))
+
+
+def page_in(entries: Sequence[IndexEntry], window: Window) -> Page:
+    """The entries of a Relay window (keys are project codes; entries sorted by project code)."""
+    start, stop = slice_sorted([e.project_code for e in entries], window)
+    return Page(list(entries[start:stop]), len(entries), stop < len(entries), start > 0)
 
 
 # -- the index ------------------------------------------------------------------

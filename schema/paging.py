@@ -1,5 +1,10 @@
 """One paging vocabulary for the API: opaque cursors and the Relay ``PageInfo``.
 
+Every connection takes Relay's four arguments: ``first`` / ``after`` pages
+forward, ``last`` / ``before`` backward (``window`` checks them, ``slice_sorted``
+applies them to a list sorted by key); ``hasPreviousPage`` and ``hasNextPage``
+say whether the list holds entries before and after the page.
+
 A cursor is ``base64url("<kind>:<value>")``: the kind keeps a cursor of one list
 from being replayed on another, the value is the key the list is ordered by (a
 project code, an item code, a log entry id), so paging survives refreshes.
@@ -10,7 +15,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import strawberry
@@ -63,3 +70,58 @@ def decode_cursor(kind: str, cursor: str, *, argument: str = "after") -> str:
     if found != kind or not sep or not value or len(value) > MAX_VALUE:
         raise not_a_cursor(argument)
     return value
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A checked Relay window: ``first`` entries after ``after``, or ``last`` before ``before`` (keys)."""
+
+    first: int | None = None
+    after: str | None = None
+    last: int | None = None
+    before: str | None = None
+
+
+def _count(value: int | None, argument: str, maximum: int) -> int | None:
+    if value is not None and not 0 <= value <= maximum:
+        rule = f"{argument} must be between 0 and {maximum}"
+        raise InvalidInput(f"{argument}: {rule}", argument=argument, rule=rule)
+    return value
+
+
+def window(
+    kind: str,
+    *,
+    first: int | None,
+    after: str | None,
+    last: int | None = None,
+    before: str | None = None,
+    default: int,
+    maximum: int,
+) -> Window:
+    """The window the arguments ask for, cursors decoded; ``InvalidInput`` before any call otherwise.
+
+    With neither ``first`` nor ``last``: the first ``default`` entries (after ``after``, before ``before``).
+    """
+    if first is not None and last is not None:
+        rule = "give first (paging forward) or last (paging backward), not both"
+        raise InvalidInput(f"last: {rule}", argument="last", rule=rule)
+    first, last = _count(first, "first", maximum), _count(last, "last", maximum)
+    return Window(
+        first=default if first is None and last is None else first,
+        after=decode_cursor(kind, after) if after is not None else None,
+        last=last,
+        before=decode_cursor(kind, before, argument="before") if before is not None else None,
+    )
+
+
+def slice_sorted(keys: Sequence[str], w: Window) -> tuple[int, int]:
+    """``[start, stop)`` of the window over ``keys`` sorted ascending (cursors need not be present)."""
+    start = bisect_right(keys, w.after) if w.after is not None else 0
+    stop = bisect_left(keys, w.before) if w.before is not None else len(keys)
+    stop = max(start, stop)
+    if w.first is not None:
+        stop = min(stop, start + w.first)
+    if w.last is not None:
+        start = max(start, stop - w.last)
+    return start, stop

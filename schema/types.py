@@ -40,8 +40,8 @@ from domain.timeline import timeline as build_timeline
 from schema.copying import copied
 from schema.labels import code_label, department_label
 from schema.loaders import ViewResult
-from schema.matter_index import MatterIndex, MatterQuery, Page, page_of
-from schema.paging import PageInfo, decode_cursor, encode_cursor, page_info
+from schema.matter_index import MatterIndex, MatterQuery, Page, page_in
+from schema.paging import PageInfo, Window, encode_cursor, page_info, window
 from schema.permissions import Masked, guard, visible
 from schema.timeline import MatterTimeline
 
@@ -656,10 +656,20 @@ DEFAULT_PAGE = 20
 MATTER_CURSOR = "matter"  # the cursor kind: a matter's cursor holds its project code
 
 
-async def matter_connection(
-    info: Info, query: MatterQuery, first: int, after: str | None
-) -> MatterConnection:
-    after_code = decode_cursor(MATTER_CURSOR, after) if after is not None else None  # checked before any call
+def matter_window(first: int | None, after: str | None, last: int | None, before: str | None) -> Window:
+    """The Relay window of a matter connection, checked (cursors decoded) before any call."""
+    return window(
+        MATTER_CURSOR,
+        first=first,
+        after=after,
+        last=last,
+        before=before,
+        default=DEFAULT_PAGE,
+        maximum=MAX_PAGE,
+    )
+
+
+async def matter_connection(info: Info, query: MatterQuery, w: Window) -> MatterConnection:
     index = MatterIndex.for_services(info.context.services)
     try:
         await index.ready()
@@ -670,7 +680,7 @@ async def matter_connection(
             edges=[], page_info=empty, total_count=0, _index=_index_status(index), _index_error=exc
         )
     # Access rule before paging: projects the caller may not read are left out of the list.
-    page: Page = page_of(visible(info, "project", index.select(query)), first, after_code)
+    page: Page = page_in(visible(info, "project", index.select(query)), w)
     matters = guard(info, "project", await load_matters(info, (e.profile for e in page.entries)))
     edges = [MatterEdge(cursor=encode_cursor(MATTER_CURSOR, m.project_code), node=m) for m in matters]
     return MatterConnection(
@@ -706,9 +716,8 @@ class Enterprise:
         info: Info,
         first: Annotated[int | None, strawberry.argument(description="At most 100; 20 by default.")] = None,
         after: str | None = None,
+        last: Annotated[int | None, strawberry.argument(description="At most 100; pages backward.")] = None,
+        before: str | None = None,
     ) -> MatterConnection:
-        from schema.matter import checked_first
-
-        return await matter_connection(
-            info, MatterQuery(credit_code=self.credit_code), checked_first(first), after
-        )
+        w = matter_window(first, after, last, before)
+        return await matter_connection(info, MatterQuery(credit_code=self.credit_code), w)
