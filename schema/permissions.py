@@ -237,10 +237,39 @@ def guard(
                 record_read(info, log_kind, str(key(obj)[0]))
         return kept
     if not _allowed(kind, key, principal, result):
+        if kind == "project" and principal.role is Role.ENTERPRISE:
+            # Another enterprise's project answers as an unknown code does: no oracle.
+            return None
         raise Forbidden(_object_message(principal, kind, str(key(result)[0])))
     if log:
         record_read(info, log_kind, str(key(result)[0]))
     return result
+
+
+def sees_the_whole_zone(info: Info[Any, Any]) -> bool:
+    """Zone-wide figures (how many projects there are) are not for ENTERPRISE or AGENT callers."""
+    return principal_of(info).role not in (None, Role.ENTERPRISE, Role.AGENT)
+
+
+def not_the_callers(info: Info[Any, Any], project_code: object) -> bool:
+    """True when an ENTERPRISE asks for a project the matter index says is not its own.
+
+    Unknown codes and other enterprises' projects are both answered null from the
+    index, before any department call, so neither the answer nor its timing tells
+    them apart (a project the index has not seen yet is null until its next
+    refresh, ``hub.index_refresh_s``). Until the index is first built the lookup
+    runs and the object rule answers null the same way.
+    """
+    from schema.matter_index import MatterIndex
+
+    principal = principal_of(info)
+    if principal.role is not Role.ENTERPRISE or not isinstance(project_code, str):
+        return False
+    index = getattr(getattr(info.context, "services", None), "matter_index", None)
+    if not isinstance(index, MatterIndex) or not index.built:
+        return False
+    entry = index.entry(project_code)
+    return entry is None or entry.credit_code != principal.credit_code
 
 
 class Guarded(FieldExtension):
@@ -283,12 +312,16 @@ class Guarded(FieldExtension):
 
     def resolve(self, next_: Callable[..., Any], source: Any, info: Info[Any, Any], **kwargs: Any) -> Any:
         self._precheck(info, kwargs)
+        if self.kind == "project" and not_the_callers(info, kwargs.get("project_code")):
+            return None
         return self._apply(next_(source, info, **kwargs), info)
 
     async def resolve_async(
         self, next_: Callable[..., Any], source: Any, info: Info[Any, Any], **kwargs: Any
     ) -> Any:
         self._precheck(info, kwargs)
+        if self.kind == "project" and not_the_callers(info, kwargs.get("project_code")):
+            return None
         result = next_(source, info, **kwargs)
         if inspect.isawaitable(result):
             result = await result

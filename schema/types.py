@@ -613,10 +613,19 @@ class MatterIndexStatus:
     built_at: datetime | None
     as_of: date | None
     refresh_seconds: float
-    projects: int
+    _projects: strawberry.Private[int]
     stale_departments: list[str] = strawberry.field(
         description="Departments whose last refresh failed; their filter data is older."
     )
+
+    @strawberry.field(
+        description="Projects in the zone (the whole index); null for roles that see only "
+        "their own (ENTERPRISE, AGENT)."
+    )
+    def projects(self, info: Info) -> int | None:
+        from schema.permissions import sees_the_whole_zone
+
+        return self._projects if sees_the_whole_zone(info) else None
 
 
 @strawberry.type
@@ -646,7 +655,7 @@ def _index_status(index: MatterIndex) -> MatterIndexStatus:
         built_at=status.built_at,
         as_of=status.as_of,
         refresh_seconds=status.refresh_s,
-        projects=status.projects,
+        _projects=status.projects,
         stale_departments=sorted(status.stale_departments),
     )
 
