@@ -93,9 +93,12 @@ async def test_zone_wide_counts_only_for_roles_that_see_the_zone(
     real_hub: Hub, world: World, role: Role, claims: str, sees: bool
 ) -> None:
     owner, own, _ = _owner_and_foreign(world)
-    extra: dict[str, Any] = {"none": {}, "owner": {"credit_code": owner}, "projects": {"projects": [own]}}[
-        claims
-    ]
+    extras: dict[str, dict[str, Any]] = {
+        "none": {},
+        "owner": {"credit_code": owner},
+        "projects": {"projects": [own]},
+    }
+    extra = extras[claims]
     body = await ask(real_hub, "{ matters(first: 1) { index { projects } } }", role=role, **extra)
     assert "errors" not in body, body
     projects = body["data"]["matters"]["index"]["projects"]

@@ -24,7 +24,7 @@ def forbidden(body: dict[str, Any]) -> bool:
 # (role, query it can read, query it cannot)
 CASES: list[tuple[Role | None, str, str]] = [
     (None, "{ approvalGuide }", MATTER % P1),
-    (Role.ENTERPRISE, MATTER % P1, MATTER % P3),
+    (Role.ENTERPRISE, MATTER % P1, f'{{ enterprise(creditCode: "{BETA}") {{ name }} }}'),
     (Role.AGENT, MATTER % P3, MATTER % P1),
     (Role.WINDOW_STAFF, MATTER % P3, "{ accounts { system } }"),
     (Role.AUDITOR, "{ accounts { system } }", MATTER % P1),
@@ -65,6 +65,12 @@ async def test_a_forbidden_object_is_left_out_of_a_list(secure_hub: SecureHub) -
     ]
     agent = await secure_hub.query("{ matters { projectCode } }", role=Role.AGENT, projects=[P1, P3])
     assert codes(agent) == [P1, P3]
+
+
+async def test_another_enterprises_project_is_null_as_an_unknown_one(secure_hub: SecureHub) -> None:
+    other = await secure_hub.query(MATTER % P3, role=Role.ENTERPRISE)
+    unknown = await secure_hub.query(MATTER % "2023-430472-47-03-999999", role=Role.ENTERPRISE)
+    assert other == unknown == {"data": {"matter": None}}
 
 
 async def test_one_enterprise_cannot_read_another(secure_hub: SecureHub) -> None:
