@@ -269,6 +269,7 @@ def _replay(reads: dict[tuple[str, str], frozenset[str]]) -> None:
 _CONTENT_TYPE = b"content-type"
 _ACCEPT = b"accept"
 _CASE_NUMBER = b"x-case-number"
+_NO_STORE = b"private, no-store"  # gateway/view.py NO_STORE
 
 
 class CachedResults:
@@ -318,6 +319,7 @@ class CachedResults:
                 "headers": [
                     (b"content-type", f"{media_type}; charset=utf-8".encode("latin-1")),
                     (b"content-length", str(len(entry.body)).encode("latin-1")),
+                    (b"cache-control", _NO_STORE),  # as the view sends every answer
                 ],
             }
         )
@@ -335,7 +337,9 @@ class CachedResults:
         if not isinstance(name, str | None) or not isinstance(variables, dict | None):
             return None
         persisted = extensions.get("persistedQuery") if isinstance(extensions, dict) else None
-        sent_hash = persisted.get("sha256Hash") if isinstance(persisted, dict) else None
+        if persisted is not None and (not isinstance(persisted, dict) or persisted.get("version") != 1):
+            return None  # the view answers what is wrong with it
+        sent_hash = persisted.get("sha256Hash") if persisted is not None else None
         if isinstance(query, str):
             digest = document_hash(query)
             if sent_hash is not None and sent_hash != digest:
@@ -365,10 +369,15 @@ def _media_type(headers: dict[bytes, bytes]) -> str | None:
     from gateway.view import _is_json, negotiate
 
     content_type = headers.get(_CONTENT_TYPE)
-    if content_type is None or not _is_json(content_type.decode("latin-1")):
+    if content_type is None or not _is_json(content_type.decode("latin-1").lower()):
         return None
     accept = headers.get(_ACCEPT)
-    return negotiate(accept.decode("latin-1") if accept is not None else None)
+    if accept is None:
+        return negotiate(None)
+    text = accept.decode("latin-1")
+    if "event-stream" in text.lower():  # a subscription's stream: the view's business
+        return None
+    return negotiate(text)
 
 
 async def _body(receive: Receive) -> tuple[bytes, bool]:

@@ -79,8 +79,11 @@ async def test_a_hit_skips_execution_and_its_entry_is_in_the_log_when_the_answer
     # The same answer as executing it, byte for byte, with the same status and media type.
     assert second.status_code == first.status_code == 200
     assert second.content == first.content and "errors" not in second.json()
-    assert second.headers["content-type"] == first.headers["content-type"]
     assert second.headers["x-request-id"] == "warm-2"
+    varying = {"x-request-id", "date"}
+    assert {k: v for k, v in second.headers.items() if k not in varying} == {
+        k: v for k, v in first.headers.items() if k not in varying
+    }
     # Read right after the response: the hit's entry is already durable.
     rows = await entries(services)
     hit = [r for r in rows if r.request_id == "warm-2"]
@@ -154,6 +157,9 @@ async def test_variables_operation_and_document_are_part_of_the_key(
     await post(client, {**matter(codes[0]), "operationName": "Other"}, staff, "k-4")  # no such operation
     await post(client, {**matter(codes[0]), "query": MATTER + " "}, staff, "k-5")  # other text
     assert executions.count == 4
+    # A caller asking for an event stream gets the view's stream, not the cached JSON.
+    streamed = await post(client, matter(codes[0]), {**staff, "Accept": "text/event-stream"}, "k-6")
+    assert streamed.headers["content-type"].startswith("text/event-stream")
 
 
 async def test_a_persisted_query_hash_is_answered_and_a_mismatch_is_not(
@@ -168,9 +174,14 @@ async def test_a_persisted_query_hash_is_answered_and_a_mismatch_is_not(
     persisted = {"persistedQuery": {"version": 1, "sha256Hash": digest}}
     by_hash = await post(client, {"variables": {"code": code}, "extensions": persisted}, staff, "h-2")
     assert executions.count == 1 and by_hash.content == first.content
+    # What the view refuses is refused, not answered from the cache.
     wrong = {"persistedQuery": {"version": 1, "sha256Hash": "0" * 64}}
-    await post(client, {**matter(code), "extensions": wrong}, staff, "h-3")
-    assert executions.count == 2  # the view decides about a hash that does not match the text
+    mismatch = await post(client, {**matter(code), "extensions": wrong}, staff, "h-3")
+    assert mismatch.json()["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_HASH_MISMATCH"
+    unknown = {"persistedQuery": {"version": 2, "sha256Hash": digest}}
+    other = await post(client, {"variables": {"code": code}, "extensions": unknown}, staff, "h-4")
+    assert other.json()["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_SUPPORTED"
+    assert executions.count == 1
 
 
 async def test_no_log_no_data_on_a_hit(make: Any, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
