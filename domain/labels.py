@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from domain.changes import Subject
 from domain.limits import LimitUnit
 from domain.records import (
     EventKind,
@@ -100,6 +101,11 @@ LABELS: dict[type[StrEnum], dict[str, str]] = {
         EventKind.TICKET_REJECTED: "不予受理",
         EventKind.REGISTRATION_APPLIED: "申请登记",
         EventKind.REGISTERED: "登簿",
+    },
+    Subject: {
+        Subject.ITEM: "审批事项",
+        Subject.REGISTRATION: "不动产登记",
+        Subject.UTILITY_TICKET: "联合报装工单",
     },
     LimitUnit: {
         LimitUnit.WORKING_DAYS: "工作日",

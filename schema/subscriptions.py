@@ -33,6 +33,7 @@ from domain.errors import InvalidInput, NotFound, SubscriptionEnded
 from domain.labels import label
 from domain.records import Lifecycle, Stage, UtilityStatus
 from schema.audit import record_read
+from schema.labels import code_label, department_label
 from schema.matter import checked_project_code
 from schema.matter_index import MatterIndex
 from schema.permissions import (
@@ -45,6 +46,11 @@ from schema.permissions import (
 from schema.types import Matter, _ordered, field, load_matter
 
 strawberry.enum(Subject, description="What changed: an approval item, a registration or a utility ticket.")
+SUBJECT_LABELS = {
+    Subject.ITEM: "审批事项",
+    Subject.REGISTRATION: "不动产登记",
+    Subject.UTILITY_TICKET: "联合报装工单",
+}
 
 
 class ChangeStream(Protocol):
@@ -69,7 +75,9 @@ class MatterUpdate:
     id: strawberry.ID = strawberry.field(description="The change's id: the same on every hub replica.")
     project_code: str
     department: str
+    department_label: str = department_label()
     subject: Subject
+    subject_label: str = code_label("subject")
     kind: str = strawberry.field(description="Item kind, real_estate.registration or utilities.<utility>.")
     item: str = strawberry.field(description="The item's name, the registration type or the utility.")
     number: str | None = strawberry.field(description="File, business or ticket number.")
@@ -101,11 +109,6 @@ class MatterUpdate:
             raw_new_status=change.raw_new_status,
             detected_at=change.detected_at,
         )
-
-    @field(description="The department's name, e.g. 自然资源和规划局.")
-    def department_title(self, info: Info) -> str:
-        connector = info.context.connectors.get(self.department)
-        return connector.title if connector is not None else self.department
 
     @field(description="The matter as it is now (the same fields, rules and freshness as `matter`).")
     async def matter(self, info: Info) -> Matter | None:

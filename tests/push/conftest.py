@@ -37,8 +37,8 @@ SECRET = "push-test-webhook-secret-0123456789abcdef"
 WAIT_S = 30.0  # a guard against hangs, not a timing assertion
 
 UPDATE_FIELDS = """
-    id department departmentTitle subject kind item number oldStatus newStatus oldStatusLabel newStatusLabel
-    rawNewStatus detectedAt
+    id department departmentLabel subject subjectLabel kind item number
+    oldStatus newStatus oldStatusLabel newStatusLabel rawNewStatus detectedAt
     matter { projectCode planning { items { kind status } } }
 """
 MATTER_UPDATES = f"""

@@ -66,7 +66,8 @@ async def test_ws_and_sse_subscribers_each_get_one_update_per_change(live_hub: L
             assert update["item"] == "总平面图"
             assert (update["oldStatus"], update["newStatus"]) == ("SUSPENDED", "IN_REVIEW")
             assert (update["oldStatusLabel"], update["newStatusLabel"]) == ("挂起", "审查中")
-            assert update["departmentTitle"] == live_hub.services.connectors["planning"].title
+            assert update["departmentLabel"] == live_hub.services.connectors["planning"].title
+            assert update["subjectLabel"] == "审批事项"
             assert update["rawNewStatus"] == "3 审核"
             assert update["matter"]["projectCode"] == TIANJIA
             items = {i["kind"]: i["status"] for i in update["matter"]["planning"]["items"]}

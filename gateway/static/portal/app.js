@@ -2,18 +2,16 @@
 import { Api } from "./api.js";
 import { barChart } from "./chart.js";
 import { clear, h } from "./dom.js";
-import {
-  DEPARTMENTS, FIRE_PATHS, FRESHNESS, GAPS, PERMIT_MODES, REGISTRATIONS, SHELTER, STAGES, STATUS,
-  UTILITIES, label,
-} from "./labels.js";
+
+// The four stages in order; their Chinese names, like every label, come from the hub.
+const STAGE_ORDER = ["LAND_AND_PLANNING", "ENGINEERING_PERMIT", "CONSTRUCTION_PERMIT", "COMPLETION_ACCEPTANCE"];
 
 const config = JSON.parse(document.getElementById("portal-config").textContent || "{}");
 const api = new Api(config);
 const main = document.getElementById("main");
 
-const dept = (code) => label(DEPARTMENTS, code);
-const status = (code) => label(STATUS, code);
 const day = (value) => value || "—";
+let stageNames = {}; // stage code -> its label (approvalGuide answers them, for anyone)
 
 function when(iso) {
   if (!iso) return "—";
@@ -30,9 +28,7 @@ function errorsBox(errors) {
 
 function messageOf(error) {
   const code = error.extensions && error.extensions.code;
-  const department = error.extensions && error.extensions.department;
   if (code === "FORBIDDEN" || code === "UNAUTHENTICATED") return `无权查看（${error.message}）：请用有权限的令牌登录`;
-  if (department) return `${dept(department)}：${error.message}`;
   return error.message;
 }
 
@@ -81,7 +77,7 @@ async function searchPage() {
       || m.projectCode.startsWith(q));
     clear(results, found.slice(0, 50).map((m) => h("li", {},
       h("a", { href: `/portal/matters/${encodeURIComponent(m.projectCode)}` }, m.name || m.projectCode),
-      h("span", { class: "meta" }, ` ${m.projectCode} · ${(m.enterprise && m.enterprise.name) || ""} · ${label(Object.fromEntries(STAGES), m.stage)}`))));
+      h("span", { class: "meta" }, ` ${m.projectCode} · ${(m.enterprise && m.enterprise.name) || ""} · ${m.stageLabel || ""}`))));
     if (!found.length) results.append(h("li", { class: "empty" }, "没有找到匹配的项目"));
   };
   input.addEventListener("input", show);
@@ -93,27 +89,28 @@ async function searchPage() {
 
 // -- the matter page --------------------------------------------------------------------
 
-function stageLine(stage) {
-  const at = STAGES.findIndex(([code]) => code === stage);
-  return h("ol", { class: "stages", "aria-label": "审批阶段" }, STAGES.map(([code, name], i) =>
-    h("li", { class: i < at ? "done" : i === at ? "current" : "todo", "data-stage": code }, name)));
+function stageLine(stage, stageLabel) {
+  const at = STAGE_ORDER.indexOf(stage);
+  return h("ol", { class: "stages", "aria-label": "审批阶段" }, STAGE_ORDER.map((code, i) =>
+    h("li", { class: i < at ? "done" : i === at ? "current" : "todo", "data-stage": code },
+      (code === stage && stageLabel) || stageNames[code] || code)));
 }
 
 function freshness(sources) {
   return h("ul", { class: "sources", id: "sources" }, (sources || []).map((src) => {
-    let text = label(FRESHNESS, src.status);
-    if (src.status === "STALE") text = `缓存（自 ${when(src.fetchedAt)} 起）`;
-    if (src.status === "UNAVAILABLE") text = `暂不可用${src.errorCode ? `（${src.errorCode}）` : ""}`;
-    if (src.status === "OK" && src.known === false) text = "正常（尚无该项目）";
+    let text = src.statusLabel;
+    if (src.status === "STALE") text = `${src.statusLabel}（自 ${when(src.fetchedAt)} 起）`;
+    if (src.status === "UNAVAILABLE" && src.errorCode) text = `${src.statusLabel}（${src.errorCode}）`;
+    if (src.status === "OK" && src.known === false) text = `${src.statusLabel}（尚无该项目）`;
     return h("li", { class: `source ${src.status.toLowerCase()}`, "data-department": src.department, "data-status": src.status },
-      h("b", {}, dept(src.department)), " ", text);
+      h("b", {}, src.departmentLabel), " ", text);
   }));
 }
 
 function phases(permit) {
   if (!permit) return h("p", { class: "muted" }, "分阶段施工许可暂无法判断（相关部门未应答）");
   return h("div", { id: "phases" },
-    h("p", {}, label(PERMIT_MODES, permit.mode)),
+    h("p", {}, permit.modeLabel),
     h("ul", { class: "phases" }, permit.phases.map((p) => h("li", { "data-phase": p.phase, "data-eligible": String(p.eligible), class: p.eligible ? "ok" : "wait" },
       h("b", {}, p.name), "：", p.eligible ? "可办理" : `尚缺 ${p.missing.join("、")}`))));
 }
@@ -125,12 +122,12 @@ function itemsTable(items) {
     byDept.get(item.department).push(item);
   }
   return h("div", { id: "items" }, [...byDept].map(([department, list]) => h("section", { class: "dept", "data-department": department },
-    h("h3", {}, dept(department)),
+    h("h3", {}, list[0].departmentLabel),
     h("table", {},
       h("thead", {}, h("tr", {}, ["事项", "状态", "法定时限", "承诺时限", "已用工作日", "到期日", "办结日", ""].map((t) => h("th", {}, t)))),
       h("tbody", {}, list.map((i) => h("tr", { "data-kind": i.kind, "data-status": i.status, class: i.overdue ? "overdue" : "" },
         h("td", {}, i.name, i.fileNumber ? h("small", {}, ` ${i.fileNumber}`) : null),
-        h("td", { class: "status" }, status(i.status)),
+        h("td", { class: "status" }, i.statusLabel),
         h("td", {}, i.statutoryLimitDays ?? "—"),
         h("td", {}, i.promisedLimitDays ?? "—"),
         h("td", {}, i.workingDaysUsed ?? "—"),
@@ -144,7 +141,7 @@ function timeline(t) {
   if (!t) return h("p", { class: "muted" }, "暂无");
   return h("div", {},
     h("ol", { class: "timeline", id: "timeline" }, t.events.map((e) =>
-      h("li", { "data-kind": e.kind }, h("time", {}, e.date), ` ${dept(e.department)} · ${e.itemName} · ${e.label}`,
+      h("li", { "data-kind": e.kind }, h("time", {}, e.date), ` ${e.departmentLabel} · ${e.itemName} · ${e.label}`,
         e.reference ? h("small", {}, ` ${e.reference}`) : null))),
     t.pauses.length ? h("p", { class: "muted" }, "不计时段：", t.pauses.map((p) =>
       `${p.itemName} ${p.reasonLabel} ${p.start} 至 ${p.end || "今"}（${p.workingDays} 个工作日）`).join("；")) : null);
@@ -154,11 +151,11 @@ function parts(m) {
   const rows = [];
   if (m.civilAirDefence) {
     const c = m.civilAirDefence;
-    rows.push(h("li", {}, h("b", {}, "人防："), `${label(SHELTER, c.requirement)}${c.shelterAreaM2 ? ` ${c.shelterAreaM2} m²` : ""}${c.feeYuan ? ` ${c.feeYuan} 元` : ""}（${status(c.status)}）`));
+    rows.push(h("li", {}, h("b", {}, "人防："), `${c.requirementLabel}${c.shelterAreaM2 ? ` ${c.shelterAreaM2} m²` : ""}${c.feeYuan ? ` ${c.feeYuan} 元` : ""}（${c.statusLabel}）`));
   }
-  if (m.firePath) rows.push(h("li", {}, h("b", {}, "消防："), `${label(FIRE_PATHS, m.firePath.path)}${m.firePath.spotCheckDrawn ? "（已抽中检查）" : ""}`));
-  for (const t of m.utilities || []) rows.push(h("li", {}, h("b", {}, `${label(UTILITIES, t.utility)}：`), `${t.ticketNumber} ${status(t.status)}`));
-  for (const r of m.realEstate || []) rows.push(h("li", {}, h("b", {}, `${label(REGISTRATIONS, r.type)}：`), `${r.businessNumber} ${status(r.status)}`));
+  if (m.firePath) rows.push(h("li", {}, h("b", {}, "消防："), `${m.firePath.pathLabel}${m.firePath.spotCheckDrawn ? "（已抽中检查）" : ""}`));
+  for (const t of m.utilities || []) rows.push(h("li", {}, h("b", {}, `${t.utilityLabel}：`), `${t.ticketNumber} ${t.statusLabel}`));
+  for (const r of m.realEstate || []) rows.push(h("li", {}, h("b", {}, `${r.typeLabel}：`), `${r.businessNumber} ${r.statusLabel}`));
   return rows.length ? h("ul", { class: "parts" }, rows) : h("p", { class: "muted" }, "暂无");
 }
 
@@ -172,11 +169,11 @@ function renderMatter(target, m, errors) {
     h("p", { class: "meta" }, `${m.projectCode} · ${(m.enterprise && m.enterprise.name) || ""} · ${m.site || ""}`,
       m.agent ? ` · 专职管家 ${m.agent.name} ${m.agent.phone}` : ""),
     errorsBox(errors),
-    stageLine(m.stage),
+    stageLine(m.stage, m.stageLabel),
     h("h2", {}, "各部门数据状态"), freshness(m.sources),
     h("h2", {}, "分阶段施工许可"), phases(m.phasedPermit),
     h("h2", {}, "阻碍事项"),
-    h("ul", { id: "blockers", class: "blockers" }, (m.blockers || []).map((b) => h("li", { "data-reason": b.reason }, h("b", {}, dept(b.department)), "：", b.message))),
+    h("ul", { id: "blockers", class: "blockers" }, (m.blockers || []).map((b) => h("li", { "data-reason": b.reason }, h("b", {}, b.departmentLabel), "：", b.message))),
     (m.blockers || []).length ? null : h("p", { class: "muted" }, "暂无阻碍"),
     h("h2", {}, "下一步需准备"),
     h("ul", { id: "next-steps", class: "steps" }, (m.nextSteps || []).map((step) => h("li", {},
@@ -188,7 +185,13 @@ function renderMatter(target, m, errors) {
   );
 }
 
+async function loadStageNames() {
+  const answer = await api.query("PortalStages");
+  for (const entry of (answer.data && answer.data.approvalGuide) || []) stageNames[entry.stage] = entry.stageLabel;
+}
+
 async function matterPage(code) {
+  await loadStageNames();
   const view = h("div", { id: "matter" });
   const live = h("div", { id: "live", class: "live", "data-state": "connecting" }, "实时更新：连接中…");
   const log = h("ol", { id: "updates", class: "updates" });
@@ -209,7 +212,7 @@ async function matterPage(code) {
       }
       log.prepend(h("li", { "data-update": update.id },
         h("time", {}, when(update.detectedAt)),
-        ` ${update.departmentTitle} · ${update.item}：${update.oldStatusLabel || "新建"} → ${update.newStatusLabel}`));
+        ` ${update.departmentLabel} · ${update.item}：${update.oldStatusLabel || "新建"} → ${update.newStatusLabel}`));
       if (update.matter) renderMatter(view, update.matter, payload.errors);
     },
   });
@@ -244,7 +247,7 @@ async function coveragePage() {
     ], { title: "各部门承接与账号" }),
     h("h2", {}, "缺口"),
     c.gaps.length
-      ? h("table", { id: "gaps" }, h("tbody", {}, c.gaps.map((g) => h("tr", {}, h("td", {}, label(GAPS, g.kind)), h("td", {}, g.detail)))))
+      ? h("table", { id: "gaps" }, h("tbody", {}, c.gaps.map((g) => h("tr", { "data-kind": g.kind }, h("td", {}, g.detail)))))
       : h("p", { id: "gaps", class: "muted" }, "未发现缺口"),
   );
   const indicators = await api.query("PortalIndicators");
