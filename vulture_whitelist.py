@@ -18,6 +18,10 @@ _.liaison_phone  # tests/security/conftest.py toy schema
 _.upstream_request_id  # tests/gateway/conftest.py toy schema
 _.upstream_case_number  # tests/gateway/conftest.py toy schema
 
+# Strawberry resolver methods in schema/, read by GraphQL.
+_.connected_departments  # schema/matter.py: Query.connectedDepartments
+_.stage_label  # schema/types.py: Matter.stageLabel
+
 # SQLAlchemy columns (registry/models.py) and their writes (registry/service.py).
 _.updated_at
 _.created_at
@@ -64,7 +68,7 @@ _.transport_errors
 _.source_file
 
 # Written and not read anywhere yet: left for their owners to use or remove
-# (fixtures/generate.py, fixtures/urban_management.py, gateway/response_cache.py,
+# (fixtures/builder.py, fixtures/urban_management.py, gateway/response_cache.py,
 # registry/spreadsheet.py, registry/catalogue_data.py).
 _.n_projects
 _.TITLE

@@ -127,11 +127,6 @@ class IndexStatus:
     stale_departments: dict[str, str] = field(default_factory=dict)
 
 
-def page_of(entries: Sequence[IndexEntry], first: int, after_code: str | None) -> Page:
-    """``first`` entries after the project code ``after_code`` (entries sorted by project code)."""
-    return page_in(entries, Window(first=first, after=after_code))
-
-
 def page_in(entries: Sequence[IndexEntry], window: Window) -> Page:
     """The entries of a Relay window (keys are project codes; entries sorted by project code)."""
     start, stop = slice_sorted([e.project_code for e in entries], window)
