@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hmac
 import json
 import math
+import os
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -116,6 +118,11 @@ class LimitsSettings(BaseModel):
     )
     trusted_documents: Path | None = Field(
         None, description="a persisted-query manifest; when set, only its documents execute"
+    )
+    router_secret_env: str | None = Field(
+        None,
+        description="trusted-documents mode behind a router: the env var holding the secret the router "
+        "sends in X-OneMatter-Router; such requests may run the router's own subgraph queries",
     )
     introspection: bool | None = Field(None, description="default: on in demo, off in production")
     mask_errors: bool | None = Field(None, description="default: off in demo, on in production")
@@ -529,6 +536,35 @@ def persisted_queries(settings: Settings, cache: Callable[[], Any]) -> Persisted
     return PersistedQueries(cache, ttl_s=limits.persisted_query_ttl_s)
 
 
+ROUTER_HEADER = "X-OneMatter-Router"
+
+
+def _router_check(limits: LimitsSettings) -> Callable[[Any], bool] | None:
+    """For trusted-documents mode behind a router: is this request the router's own?
+
+    The router enforces the trusted documents for its clients and then sends the
+    hub queries of its own making (entity fetches, the SDL); it proves it is the
+    router with a shared secret in ``X-OneMatter-Router``. The caller's token
+    still decides what each field shows.
+    """
+    if limits.router_secret_env is None:
+        return None
+    secret = os.environ.get(limits.router_secret_env, "")
+    if len(secret.encode()) < 32:
+        raise ConfigError(
+            f"[limits] router_secret_env names ${limits.router_secret_env}, which must hold at least 32 bytes"
+        )
+    expected = secret.encode()
+
+    def from_router(context: Any) -> bool:
+        request = getattr(context, "request", None)
+        headers = getattr(request, "headers", None)
+        sent = headers.get(ROUTER_HEADER) if headers is not None else None
+        return sent is not None and hmac.compare_digest(sent.encode(), expected)
+
+    return from_router
+
+
 def extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     """Strawberry extension factories for ``settings`` (a fresh instance per request)."""
     limits = limits_settings(settings)
@@ -549,7 +585,7 @@ def extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
 
         # The reference portal's own documents are registered too: it is a client shipped with the hub.
         documents = {**trusted_portal_documents(), **load_trusted_documents(limits.trusted_documents)}
-        factories.append(functools.partial(TrustedDocuments, documents))
+        factories.append(functools.partial(TrustedDocuments, documents, exempt=_router_check(limits)))
     factories.append(functools.partial(MaxTokensLimiter, max_token_count=limits.max_tokens))
     factories.append(
         functools.partial(DocumentGuard, max_fields=limits.max_fields, max_repeats=limits.max_repeats)

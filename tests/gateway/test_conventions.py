@@ -157,3 +157,50 @@ async def test_cors_headers_can_be_extended() -> None:
             "/graphql", json={"query": QUERY}, headers={"Origin": "https://portal.zone"}
         )
         assert "x-hub-version" in answer.headers["access-control-expose-headers"].lower()
+
+
+ROUTER_SECRET = "router-secret-router-secret-0123456789"
+
+
+async def test_trusted_documents_let_the_router_run_its_own_queries(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ONEMATTER_ROUTER_SECRET", ROUTER_SECRET)
+    manifest = tmp_path / "documents.json"
+    manifest.write_text(json.dumps({HASH: QUERY}))
+    limits = {
+        "trusted_documents": str(manifest),
+        "router_secret_env": "ONEMATTER_ROUTER_SECRET",
+        "public_fields": ["hello", "_service"],
+    }
+    generated = '{ hello(name: "from the router") }'  # not in the manifest
+    async for client in _client(Settings(limits=limits), guarded=True):
+        refused = await client.post("/graphql", json={"query": generated})
+        assert refused.json()["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_ALLOWED"
+        wrong = await client.post(
+            "/graphql", json={"query": generated}, headers={"X-OneMatter-Router": "x" * len(ROUTER_SECRET)}
+        )
+        assert wrong.json()["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_ALLOWED"
+        routed = await client.post(
+            "/graphql", json={"query": generated}, headers={"X-OneMatter-Router": ROUTER_SECRET}
+        )
+        assert routed.json() == {"data": {"hello": "hello from the router"}}
+        sdl = await client.post(
+            "/graphql", json={"query": "{ _service { sdl } }"}, headers={"X-OneMatter-Router": ROUTER_SECRET}
+        )
+        assert "hello" in sdl.json()["data"]["_service"]["sdl"]
+
+
+def test_a_short_router_secret_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    from domain.errors import ConfigError
+    from gateway.security import extensions
+
+    monkeypatch.setenv("ONEMATTER_ROUTER_SECRET", "short")
+    manifest = tmp_path / "documents.json"
+    manifest.write_text(json.dumps({HASH: QUERY}))
+    with pytest.raises(ConfigError, match="at least 32 bytes"):
+        extensions(
+            Settings(
+                limits={"trusted_documents": str(manifest), "router_secret_env": "ONEMATTER_ROUTER_SECRET"}
+            )
+        )
