@@ -115,6 +115,8 @@ async def _run(args: argparse.Namespace, departments: procs.Departments, folder:
         profiler.enable()
         await _drive(app, bodies, headers, args.requests, args.concurrency)
         profiler.disable()
+    if args.save:
+        profiler.dump_stats(args.save)
     print(components(profiler, args.requests))
     buffer = io.StringIO()
     stats = pstats.Stats(profiler, stream=buffer)
@@ -166,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--save", help="also write the profile to this file (python -m pstats FILE)")
     args = parser.parse_args(argv)
     os.environ.update(procs.DEMO_CREDENTIALS)  # the connectors' credentials, as bench/procs.py sets them
     logging.disable(logging.WARNING)  # the app's JSON lines would drown the figures

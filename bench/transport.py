@@ -59,6 +59,22 @@ async def measure(url: str, requests: int = REQUESTS) -> dict[str, dict[str, flo
 
     await with_httpx("httpx (default transport)", None)
     await with_httpx("httpx + AiohttpTransport", AiohttpTransport(limits=limits))
+
+    # What connectors get (connectors/http.py build_client): base URL + path, no cookie jar.
+    from connectors.http import build_client
+    from connectors.settings import ConnectorSettings
+
+    base, _, path = url.partition("/api/")
+    async with build_client(ConnectorSettings.model_validate({"base_url": base})) as client:
+
+        async def get_hub() -> int:
+            return (await client.get(f"/api/{path}")).status_code
+
+        cpu, wall = await _drive(get_hub, requests)
+    results["the hub's department client"] = {
+        "cpu_ms_per_request": round(cpu, 3),
+        "requests_per_s": round(requests / wall, 1),
+    }
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100)) as session:
 
         async def get() -> int:
