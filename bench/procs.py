@@ -225,7 +225,7 @@ def hub_config(
 
 
 def _disable_extra_connectors(lines: list[str], departments: Departments) -> None:
-    from connectors.registry import available
+    from connectors.discovery import available
 
     for name in available():  # a connector installed beyond the five has no department here
         if name not in departments.urls:

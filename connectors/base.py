@@ -9,7 +9,8 @@ through its ``CallPipeline`` (connectors/pipeline.py).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import httpx
 
@@ -20,6 +21,20 @@ if TYPE_CHECKING:
 
     from connectors.pipeline import CallPipeline
     from connectors.settings import ConnectorSettings
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatedSystem:
+    """A stand-in for a department's system, which the embedded default serves on loopback.
+
+    Args:
+        app: the ASGI app that answers like the department.
+        credentials: what the connector needs to call it: credential name (as in the
+            connector's ``credentials`` table) -> (environment variable, demo value).
+    """
+
+    app: Any
+    credentials: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
 
 @runtime_checkable
@@ -61,7 +76,13 @@ class ProjectDirectory(Protocol):
 
 
 class ConnectorFactory(Protocol):
-    """A connector class is its own factory; entry points name such a class."""
+    """A connector class is its own factory; entry points name such a class.
+
+    Optional class attributes, import paths (``module:ATTRIBUTE``) read by
+    ``connectors.discovery.declared``: ``part``, the connector's ``schema.MatterPart``
+    (its own field of ``Matter``), and ``simulator``, a callable
+    ``(project_codes) -> SimulatedSystem`` the embedded default starts.
+    """
 
     name: str
     title: str

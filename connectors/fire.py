@@ -89,6 +89,7 @@ class FireConnector:
 
     name = NAME
     title = "消防救援支队"
+    part = "schema.departments:FIRE"  # its field of Matter (connectors know no GraphQL)
 
     def __init__(self, *, settings: ConnectorSettings, client: httpx.AsyncClient, cache: BaseCache) -> None:
         self.settings = settings

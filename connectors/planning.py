@@ -103,6 +103,7 @@ class PlanningConnector:
 
     name = NAME
     title = "自然资源和规划局"
+    part = "schema.departments:PLANNING"  # its field of Matter (connectors know no GraphQL)
 
     def __init__(self, *, settings: ConnectorSettings, client: httpx.AsyncClient, cache: BaseCache) -> None:
         self.settings = settings

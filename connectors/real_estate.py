@@ -101,6 +101,7 @@ class RealEstateConnector:
 
     name = NAME
     title = "不动产登记中心"
+    part = "schema.departments:REAL_ESTATE"  # its field of Matter (connectors know no GraphQL)
 
     def __init__(self, *, settings: ConnectorSettings, client: httpx.AsyncClient, cache: BaseCache) -> None:
         self.settings = settings

@@ -91,6 +91,7 @@ class UtilitiesConnector:
 
     name = NAME
     title = "水电气讯联合报装"
+    part = "schema.departments:UTILITIES"  # its field of Matter (connectors know no GraphQL)
 
     def __init__(self, *, settings: ConnectorSettings, client: httpx.AsyncClient, cache: BaseCache) -> None:
         self.settings = settings

@@ -221,6 +221,8 @@ class DepartmentView:
     """Everything one department knows about one project.
 
     Department-specific parts are empty for departments that do not hold them.
+    ``records`` is the slot for a plug-in department's own records, which its
+    part of a matter shows (built-in departments use the typed fields above).
     """
 
     department: str
@@ -230,6 +232,7 @@ class DepartmentView:
     fire_path: FirePath | None = None
     utilities: tuple[UtilityTicket, ...] = ()
     registrations: tuple[Registration, ...] = ()
+    records: tuple[object, ...] = ()
     source: SourceMeta | None = field(default=None, compare=False)
 
 

@@ -1,13 +1,14 @@
 """The Starlette app: routes, middleware and the lifespan that builds the services.
 
 ``create_app(settings)`` returns the ASGI app; its lifespan builds the
-``Services`` once (cache, clients, connectors, registry) and closes them on
-shutdown. ``create_app_from_env()`` is the factory uvicorn workers import when
-``onematter serve --workers N`` runs more than one process.
+``Services`` once (the composition root, gateway/services.py), starts the
+matter index and closes everything on shutdown. ``create_app_from_env()`` is
+the factory uvicorn workers import when ``onematter serve --workers N`` runs
+more than one process.
 
 Routes: ``/graphql`` (GraphQL over HTTP, GraphiQL for browsers), ``/static``
 (GraphiQL's own assets), ``/healthz`` and ``/livez`` (the process is up),
-``/readyz`` (registry and cache reachable), ``/metrics`` (Prometheus). Domain
+``/readyz`` (registry and cache reachable, matter index built), ``/metrics`` (Prometheus). Domain
 logic lives in schema/ and connectors/, never here.
 """
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,8 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
+from connectors.base import ConnectorFactory
+from connectors.discovery import enabled_factories
 from domain.principal import Role
 from gateway import health, metrics, portal, security
 from gateway.changes import push_settings, watch
@@ -63,21 +66,27 @@ def create_app(
     ops = ops_settings(settings)
     tracing = tracing_for(ops, tracer_provider)
     result_cache = None
+    # The connectors this app serves: their parts make Matter's department fields, and the
+    # lifespan builds these same classes (so the schema and the services agree).
+    factories: Mapping[str, ConnectorFactory] | None = None
+    if services is None:
+        factories = enabled_factories(settings.connectors)
     if schema is None:
         from gateway.response_cache import response_cache, result_cache_for
-        from schema import build_schema
+        from schema import build_schema, parts_of
 
         result_cache = result_cache_for(settings, ops.response_cache_ttl_s)
 
         ops_extensions = metrics.operation_labels(settings) if ops.metrics else []
         schema = build_schema(
+            parts=services.parts if services is not None else parts_of(factories or {}),
             extensions=[
                 *security.extensions(settings),
                 *document_caches(),  # after security: its fragment-bomb check runs first
                 *response_cache(result_cache),  # inside the access log's hooks
                 *ops_extensions,
                 *(tracing.extensions() if tracing else []),
-            ]
+            ],
         )
 
     push = push_settings(settings)
@@ -93,17 +102,19 @@ def create_app(
             metrics.instrument(services)
             if tracing:
                 tracing.instrument(services)
-            watch(services, refresh_now=bool(webhooks.secrets))
+            watch(services)
+            services.start()
             try:
                 yield
             finally:
                 await webhooks.aclose()
             return
-        app.state.services = await Services.open(settings)
+        app.state.services = await Services.open(settings, factories=factories)
         metrics.instrument(app.state.services)
         if tracing:
             tracing.instrument(app.state.services)
-        watch(app.state.services, refresh_now=bool(webhooks.secrets))
+        watch(app.state.services)
+        app.state.services.start()  # the matter index: /readyz waits for it
         settle_gc()  # a serving process: what it built stays (gateway/tuning.py)
         try:
             with end_subscriptions_on_signal(app.state.services.changes):

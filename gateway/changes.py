@@ -31,12 +31,15 @@ import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from domain.changes import Change
 from domain.errors import ConfigError, SubscriptionEnded, TooManySubscriptions
+
+if TYPE_CHECKING:
+    from gateway.services import Services
 
 log = logging.getLogger("onematter.changes")
 
@@ -316,21 +319,13 @@ def build_feed(settings: Any) -> ChangeFeed:
     )
 
 
-def watch(services: Any, *, refresh_now: bool = False) -> None:
+def watch(services: Services) -> None:
     """Connect change detection to the feed, once: the matter index's refreshes publish on it.
 
-    The index refreshes once built: by the first subscription or list query, or at
-    once with ``refresh_now`` (the app does that when department webhooks are
-    configured, so a notice always has a baseline to compare with).
+    The lifespan starts the index (``Services.start``); it refreshes every ``index_refresh_s``.
     """
-    if services.directory is None:
+    feed = services.changes
+    if feed.watching:
         return
-    from schema.matter_index import MatterIndex
-
-    index = MatterIndex.for_services(services)
-    feed: ChangeFeed = services.changes
-    if not feed.watching:
-        index.observe(feed.publish)
-        feed.watching = True
-    if refresh_now:
-        index.start()
+    services.matter_index.observe(feed.publish)
+    feed.watching = True

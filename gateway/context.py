@@ -3,8 +3,9 @@
 ``get_context`` runs once per HTTP request, before the operation executes. It
 authenticates the caller, fixes the request id and case number (办件号) that
 every department call will carry, and hands resolvers the process-wide
-services. DataLoaders are created on first use, so requests that never touch
-a department pay nothing for them.
+services. ``Context`` is the gateway's implementation of the schema's
+``HubContext`` (schema/context.py). DataLoaders are created on first use, so
+requests that never touch a department pay nothing for them.
 """
 
 from __future__ import annotations
@@ -25,9 +26,12 @@ if TYPE_CHECKING:
     from starlette.requests import Request
 
     from connectors.base import Connector, ProjectDirectory
+    from gateway.changes import ChangeFeed
     from gateway.config import Settings
     from gateway.services import Services
     from registry.store import Registry
+    from schema.loaders import Loaders
+    from schema.matter_index import MatterIndex
 
 REQUEST_ID_HEADER = "X-Request-Id"
 CASE_NUMBER_HEADER = "X-Case-Number"
@@ -39,7 +43,7 @@ _SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
 
 @dataclass(eq=False)
 class Context:
-    """What every resolver gets as ``info.context``."""
+    """What every resolver gets as ``info.context`` (the schema's ``HubContext``)."""
 
     request: Request
     response: Response | None
@@ -50,7 +54,7 @@ class Context:
     case_number: str | None
     token_expires_at: float | None = None  # unix seconds: when the caller's token expires
     connection_params: dict[str, Any] | None = None  # graphql-transport-ws connection_init payload
-    _loaders: Any = field(default=None, repr=False)
+    _loaders: Loaders | None = field(default=None, repr=False)
 
     @property
     def settings(self) -> Settings:
@@ -69,7 +73,7 @@ class Context:
         return self.services.registry
 
     @property
-    def changes(self) -> Any:
+    def changes(self) -> ChangeFeed:
         """The change feed subscriptions read (gateway/changes.py); detection starts on first use."""
         from gateway.changes import watch
 
@@ -77,12 +81,14 @@ class Context:
         return self.services.changes
 
     @property
-    def loaders(self) -> Any:
-        """This request's DataLoaders (schema.loaders), made on first use."""
-        if self._loaders is None:
-            from schema.loaders import create_loaders
+    def matter_index(self) -> MatterIndex:
+        return self.services.matter_index
 
-            self._loaders = create_loaders(self.services)
+    @property
+    def loaders(self) -> Loaders:
+        """This request's DataLoaders, made on first use."""
+        if self._loaders is None:
+            self._loaders = self.services.loaders()
         return self._loaders
 
 

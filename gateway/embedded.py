@@ -1,8 +1,11 @@
-"""The embedded default: the five simulated department systems, started by the hub.
+"""The embedded default: the simulated department systems, started by the hub.
 
 When ``hub.embedded`` is on and a built-in department's connector has no
 ``base_url``, ``onematter serve`` starts the fixture systems once, in the parent
 process, on loopback ports, in a background thread with its own event loop.
+An installed plug-in connector with no ``base_url`` whose class names a
+``simulator`` (``connectors.base.SimulatedSystem``) is started the same way,
+over the same world's project codes, with its demo credentials.
 It then points the connectors at them through environment overrides
 (``ONEMATTER__CONNECTORS__<NAME>__BASE_URL``), so that uvicorn workers, which
 re-read the configuration, inherit the same departments. Demo credentials are
@@ -17,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import date
@@ -45,6 +48,25 @@ DEMO_CREDENTIALS: dict[str, dict[str, tuple[str, str]]] = {
 }
 
 
+def simulators_to_embed(settings: Settings) -> dict[str, str]:
+    """Plug-in connectors that are enabled, have no base URL and name a simulator: name -> path."""
+    if not settings.hub.embedded:
+        return {}
+    from connectors.discovery import declared, discover
+
+    def wanted(name: str) -> bool:
+        configured = settings.connectors.get(name)
+        enabled = configured is None or (configured.enabled and not configured.base_url)
+        return name not in FIXTURE_DEPARTMENTS and enabled
+
+    found = {}
+    for name, factory in discover(wanted).items():
+        path = declared(factory, "simulator")
+        if path is not None:
+            found[name] = path
+    return found
+
+
 def departments_to_embed(settings: Settings) -> list[str]:
     """Built-in departments that are enabled and have no base URL configured."""
     if not settings.hub.embedded:
@@ -61,13 +83,22 @@ def env_name(*path: str) -> str:
     return "ONEMATTER__" + "__".join(p.upper() for p in path)
 
 
-def embed_environment(settings: Settings, urls: dict[str, str], as_of: date) -> dict[str, str]:
-    """The environment overrides that point connectors at the embedded departments."""
+def embed_environment(
+    settings: Settings,
+    urls: dict[str, str],
+    as_of: date,
+    credentials: Mapping[str, Mapping[str, tuple[str, str]]] | None = None,
+) -> dict[str, str]:
+    """The environment overrides that point connectors at the embedded departments.
+
+    ``credentials``: the plug-in simulators' demo credentials, as ``DEMO_CREDENTIALS``.
+    """
+    demos = {**DEMO_CREDENTIALS, **(credentials or {})}
     env: dict[str, str] = {}
     for name, url in urls.items():
         env[env_name("connectors", name, "base_url")] = url
         configured = settings.connectors.get(name)
-        demo = DEMO_CREDENTIALS.get(name)
+        demo = demos.get(name)
         if demo and (configured is None or not configured.credentials):
             table = ", ".join(f'{key} = "{var}"' for key, (var, _) in demo.items())
             env[env_name("connectors", name, "credentials")] = "{" + table + "}"
@@ -77,9 +108,12 @@ def embed_environment(settings: Settings, urls: dict[str, str], as_of: date) -> 
     return env
 
 
-def set_demo_credentials(environ: MutableMapping[str, str]) -> None:
+def set_demo_credentials(
+    environ: MutableMapping[str, str],
+    credentials: Mapping[str, Mapping[str, tuple[str, str]]] | None = None,
+) -> None:
     """Set the demo credential variables that are not set already."""
-    for values in DEMO_CREDENTIALS.values():
+    for values in [*DEMO_CREDENTIALS.values(), *(credentials or {}).values()]:
         for var, value in values.values():
             environ.setdefault(var, value)
 
@@ -94,11 +128,18 @@ class EmbeddedDepartments:
     _loop: asyncio.AbstractEventLoop = field(repr=False)
     _thread: threading.Thread = field(repr=False)
     _running: Any = field(repr=False)
+    # plug-in simulators' demo credentials: name -> credential -> (variable, value)
+    credentials: dict[str, dict[str, tuple[str, str]]] = field(default_factory=dict)
+    _plugins: list[Any] = field(default_factory=list, repr=False)  # their servers
 
     def stop(self, timeout: float = 10.0) -> None:
         if not self._thread.is_alive():
             return
-        future = asyncio.run_coroutine_threadsafe(self._running.stop(), self._loop)
+
+        async def stop_all() -> None:
+            await asyncio.gather(self._running.stop(), *(server.stop() for server in self._plugins))
+
+        future = asyncio.run_coroutine_threadsafe(stop_all(), self._loop)
         try:
             future.result(timeout)
         finally:
@@ -114,20 +155,34 @@ def start_embedded(
     as_of: date | None,
     webhooks: dict[str, tuple[str, str]] | None = None,
     script_s: float = 0.0,
+    simulators: Mapping[str, str] | None = None,
 ) -> EmbeddedDepartments:
-    """Build the fixture world and start ``departments`` on loopback ports.
+    """Build the fixture world and start ``departments`` (and plug-in ``simulators``) on loopback.
 
     ``webhooks`` maps a department to (the hub's webhook URL, its secret): after
     ``POST /_admin/advance`` it pushes the change there. ``script_s`` > 0 moves a few
     planted projects one step every that many seconds (``fixtures.serve.Script``).
+    ``simulators`` maps a plug-in connector to its simulator (``module:ATTRIBUTE``).
     """
+    from connectors.base import SimulatedSystem
+    from connectors.discovery import load_attribute
     from fixtures.advance import Notifier
     from fixtures.generate import build_world
-    from fixtures.serve import Script, start_departments
+    from fixtures.serve import Script, serve_app, start_departments
 
     world = build_world(seed=seed, projects=projects, as_of=as_of)
+    codes = sorted(world.projects)
+    systems: dict[str, SimulatedSystem] = {}
+    for name, path in (simulators or {}).items():
+        simulator = load_attribute(path)
+        system = simulator(codes) if callable(simulator) else None
+        if not isinstance(system, SimulatedSystem):
+            raise TypeError(f"connector {name!r}: its simulator {path} did not return a SimulatedSystem")
+        systems[name] = system
     loop = asyncio.new_event_loop()
     started: Future[Any] = Future()
+    plugins: list[Any] = []
+    plugin_urls: dict[str, str] = {}
 
     def run() -> None:
         asyncio.set_event_loop(loop)
@@ -136,6 +191,10 @@ def start_embedded(
             try:
                 notify = {name: Notifier(url, secret) for name, (url, secret) in (webhooks or {}).items()}
                 running = await start_departments(world, departments=tuple(departments), notify=notify)
+                for name, system in systems.items():
+                    server = await serve_app(system.app)
+                    plugins.append(server)
+                    plugin_urls[name] = server.url
             except BaseException as exc:
                 started.set_exception(exc)
                 raise
@@ -151,12 +210,14 @@ def start_embedded(
     thread.start()
     running = started.result(timeout=120)
     return EmbeddedDepartments(
-        urls=dict(running.urls),
+        urls={**running.urls, **plugin_urls},
         as_of=world.as_of,
         projects=len(world.projects),
         _loop=loop,
         _thread=thread,
         _running=running,
+        credentials={name: dict(system.credentials) for name, system in systems.items()},
+        _plugins=plugins,
     )
 
 
@@ -187,7 +248,8 @@ def apply(
 
     environ = os.environ if environ is None else environ
     departments = departments_to_embed(settings)
-    if not departments:
+    simulators = simulators_to_embed(settings)
+    if not departments and not simulators:
         return None
     embedded = start_embedded(
         departments,
@@ -196,7 +258,8 @@ def apply(
         as_of=settings.hub.as_of or DEMO_AS_OF,
         webhooks=demo_webhooks(settings, departments, hub_url, environ) if hub_url else None,
         script_s=push_settings(settings).demo_script_s,
+        simulators=simulators,
     )
-    set_demo_credentials(environ)
-    environ.update(embed_environment(settings, embedded.urls, embedded.as_of))
+    set_demo_credentials(environ, embedded.credentials)
+    environ.update(embed_environment(settings, embedded.urls, embedded.as_of, embedded.credentials))
     return embedded

@@ -2,13 +2,14 @@
 
 - ``GET /livez``: the process answers (200), nothing else is checked.
 - ``GET /readyz``: ``ready`` (200) when this replica can serve: its services
-  are built, the registry answers ``SELECT 1`` and the cache answers a read.
-  ``degraded`` (still 200) when only the shared cache (Redis) is unreachable:
-  the hub still answers, calling the departments without the shared cache, and
-  a balancer must not pull every replica for it. ``not ready`` (503) while
-  starting or when the registry is unreachable. Department health never makes
-  the replica unready: a department outage is answered with partial results,
-  and taking every replica out of the balancer for it would turn one
+  are built, the matter index behind list queries is built, the registry
+  answers ``SELECT 1`` and the cache answers a read. ``degraded`` (still 200)
+  when only the shared cache (Redis) is unreachable: the hub still answers,
+  calling the departments without the shared cache, and a balancer must not
+  pull every replica for it. ``not ready`` (503) while starting (the matter
+  index included) or when the registry is unreachable. Department health never
+  makes the replica unready: a department outage is answered with partial
+  results, and taking every replica out of the balancer for it would turn one
   department's outage into the whole hub's. It is shown only to callers whose
   bearer token has a role that may see source health (INTEGRATOR); anonymous
   probes get the status and the checks.
@@ -61,11 +62,13 @@ async def readyz(request: Request) -> Response:
         _check("cache", _cache_answers(services)),
         department_health(request.app.state, services) if show_departments else no_departments(),
     )
+    index_ok = services.ready  # the first list query must not walk the directory
     checks = {
         "registry": "ok" if registry_ok else "unreachable",
         "cache": "ok" if cache_ok else "unreachable",
+        "index": "ok" if index_ok else "building",
     }
-    status = "not ready" if not registry_ok else "ready" if cache_ok else "degraded"
+    status = "not ready" if not registry_ok or not index_ok else "ready" if cache_ok else "degraded"
     return _answer(status, checks, departments)
 
 

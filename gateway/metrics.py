@@ -51,6 +51,8 @@ from strawberry.extensions import SchemaExtension
 
 if TYPE_CHECKING:
     from gateway.config import Settings
+    from gateway.context import Context
+    from gateway.services import Services
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -141,7 +143,7 @@ class PipelineObserver:
             self._hits.inc(event.cache_hits)
         if event.cache_misses:
             self._misses.inc(event.cache_misses)
-        state = str(getattr(event.breaker, "value", event.breaker))
+        state = event.breaker.value
         if state != self.breaker:
             self.breaker = state
             self._state.set(BREAKER_VALUES.get(state, 0))
@@ -149,11 +151,11 @@ class PipelineObserver:
                 BREAKER_OPENED.labels(self.department).inc()
 
 
-def instrument(services: Any) -> None:
+def instrument(services: Services) -> None:
     """Attach an observer to every connector's call pipeline (once per pipeline)."""
-    for name, connector in getattr(services, "connectors", {}).items():
-        observers = getattr(getattr(connector, "pipeline", None), "observers", None)
-        if isinstance(observers, list) and not any(isinstance(o, PipelineObserver) for o in observers):
+    for name, connector in services.connectors.items():
+        observers = connector.pipeline.observers
+        if not any(isinstance(o, PipelineObserver) for o in observers):
             observers.append(PipelineObserver(name))
 
 
@@ -229,15 +231,14 @@ class OperationLabel(SchemaExtension):
         self.validated = not self.execution_context.pre_execution_errors
 
     def on_operation(self):  # type: ignore[no-untyped-def]
-        context = self.execution_context.context
-        state = getattr(getattr(context, "request", None), "state", None)
+        context: Context | None = self.execution_context.context
+        state = context.request.state if context is not None else None
         if state is not None:
             # Until the document is known to be good: a parse error may leave by an exception.
             setattr(state, OPERATION_STATE_KEY, "invalid")
         yield
-        if state is not None:
-            principal = getattr(context, "principal", None)
-            authenticated = bool(getattr(principal, "authenticated", False))
+        if context is not None and state is not None:
+            authenticated = context.principal.authenticated
             label = (
                 operation_label(
                     self.execution_context,

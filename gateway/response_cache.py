@@ -44,7 +44,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from graphql import ExecutionResult, FieldNode, OperationDefinitionNode, OperationType
@@ -52,6 +52,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.extensions import SchemaExtension
 
 from domain.principal import Principal, Role
+
+if TYPE_CHECKING:
+    from gateway.context import Context
 
 CACHEABLE_ROOTS = frozenset({"matter", "matters", "enterprise", "approvalGuide", "__typename"})
 ROLE_SCOPED = frozenset({Role.WINDOW_STAFF})
@@ -145,9 +148,11 @@ def response_cache(cache: ResultCache | None) -> list[Callable[[], SchemaExtensi
     return [] if cache is None else [functools.partial(ResponseCacheExtension, cache)]
 
 
-def scope_of(principal: Any) -> tuple[Any, ...] | None:
+def scope_of(principal: Principal | None) -> tuple[Any, ...] | None:
     """What the result may be shared across, or None when it must not be cached."""
-    role = getattr(principal, "role", None)
+    if principal is None:
+        return None
+    role = principal.role
     if role in ROLE_SCOPED:
         return (str(role),)
     if role in PRINCIPAL_SCOPED:
@@ -206,7 +211,8 @@ class ResponseCacheExtension(SchemaExtension):
         """This request's key, then the keys of the same request as others may send it."""
         context = self.execution_context
         document = context.graphql_document
-        scope = scope_of(getattr(context.context, "principal", None))
+        hub: Context | None = context.context
+        scope = scope_of(hub.principal if hub is not None else None)
         if document is None or scope is None or context.query is None:
             return []
         operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
@@ -226,20 +232,17 @@ class ResponseCacheExtension(SchemaExtension):
         return [k for k in keys if k is not None]
 
 
-def _failures(context: Any) -> int:
+def _failures(context: Context) -> int:
     """Failed and stale-served department calls so far, over every connector of the process."""
     total = 0
-    for connector in getattr(getattr(context, "services", None), "connectors", {}).values():
-        stats = getattr(getattr(connector, "pipeline", None), "stats", None)
-        if callable(stats):
-            snapshot = stats()
-            total += sum(snapshot.errors.values()) + snapshot.stale_served
+    for connector in context.connectors.values():
+        snapshot = connector.pipeline.stats()
+        total += sum(snapshot.errors.values()) + snapshot.stale_served
     return total
 
 
-def _as_of(context: Any) -> str | None:
-    as_of = getattr(context, "as_of", None)
-    return as_of.isoformat() if as_of is not None else None
+def _as_of(context: Context) -> str:
+    return context.as_of.isoformat()
 
 
 # -- the access log's recording (schema/audit.py) ------------------------------------------

@@ -208,7 +208,7 @@ async def _preflight(settings: Settings, *, seed_ledger: bool = False) -> str | 
     registry that holds anything is left as it is.
     """
     from connectors.cache import CacheConfigError
-    from connectors.registry import ConnectorLoadError
+    from connectors.discovery import ConnectorLoadError
     from domain.errors import HubError
     from gateway.services import Services, ServicesError
 

@@ -1,21 +1,25 @@
-"""What one hub process holds for its lifetime, built once in the lifespan.
+"""The composition root: what one hub process holds for its lifetime.
 
-``Services.open(settings)`` builds, in order: the shared cache, one
-``httpx.AsyncClient`` per connector, the connectors (built-ins plus entry
-points), and the registry (migrated). ``aclose()`` releases them in reverse.
-Resolvers reach these through the per-request ``Context``; nothing here knows
-GraphQL.
+``Services.open(settings)`` builds every long-lived object once, in order: the
+shared cache, one ``httpx.AsyncClient`` per connector, the connectors
+(built-ins plus entry points), the registry (migrated) and the matter index.
+``start()`` (the lifespan calls it) starts building the index in the
+background; ``/readyz`` says "not ready" until it is built. ``aclose()``
+releases everything in reverse. Resolvers reach these through the per-request
+``Context`` (gateway/context.py), which also gets this request's DataLoaders
+from ``loaders()``; the schema never writes here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from connectors.base import Connector, ProjectDirectory
+from connectors.base import Connector, ConnectorFactory, ProjectDirectory
 from domain.errors import ConfigError
 from gateway.changes import ChangeFeed, build_feed
 
@@ -25,10 +29,19 @@ if TYPE_CHECKING:
 
     from gateway.config import Settings
     from registry.store import Registry
+    from schema.loaders import Loaders
+    from schema.matter_index import MatterIndex
+    from schema.parts import DepartmentPart
 
 # China has one time zone and no daylight saving: "today" for the statutory
 # clocks is the date in UTC+8, whatever the server's own zone.
 CHINA_TZ = timezone(timedelta(hours=8), name="Asia/Shanghai")
+
+
+def today(settings: Settings) -> date:
+    """'Today' for the clocks: pinned by ``hub.as_of`` or the date in China."""
+    pinned = settings.hub.as_of
+    return pinned if pinned is not None else datetime.now(CHINA_TZ).date()
 
 
 class ServicesError(ConfigError):
@@ -44,28 +57,49 @@ class Services:
     directory: ProjectDirectory
     registry: Registry
     cache: BaseCache
+    matter_index: MatterIndex
+    parts: Sequence[DepartmentPart] = ()  # the connectors' parts of Matter (schema.parts)
     clients: dict[str, httpx.AsyncClient] = field(default_factory=dict)
-    # schema.matter_index.MatterIndex, made on first use by the schema and closed
-    # with the rest (it registers itself through the exit stack).
-    matter_index: Any = None
     # Status changes for subscriptions (gateway/changes.py): in memory unless [push] says Redis.
     changes: ChangeFeed = field(default_factory=ChangeFeed)
     _exit: AsyncExitStack | None = field(default=None, repr=False)
 
     def as_of(self) -> date:
         """'Today' for the clocks: pinned by ``hub.as_of`` or the date in China."""
-        pinned = self.settings.hub.as_of
-        return pinned if pinned is not None else datetime.now(CHINA_TZ).date()
+        return today(self.settings)
+
+    def loaders(self) -> Loaders:
+        """Fresh DataLoaders for one request (their caches must not outlive it)."""
+        from schema.loaders import create_loaders
+
+        return create_loaders(self.connectors, self.directory)
+
+    def start(self) -> None:
+        """Start building the matter index now, and refreshing it in the background."""
+        self.matter_index.start()
+
+    @property
+    def ready(self) -> bool:
+        """Whether the matter index has been built (``open`` built the rest)."""
+        return self.matter_index.built
 
     @classmethod
-    async def open(cls, settings: Settings) -> Services:
-        """Build everything once; on any failure, close what was already built."""
+    async def open(
+        cls, settings: Settings, *, factories: Mapping[str, ConnectorFactory] | None = None
+    ) -> Services:
+        """Build everything once; on any failure, close what was already built.
+
+        ``factories`` are the connector classes to build (by default those the
+        settings enable): the app passes those its schema's parts came from.
+        """
         # Imported here: these modules pull in drivers and SDKs the CLI's
         # parser must not pay for.
         from connectors.cache import build_cache
+        from connectors.discovery import build_connectors
         from connectors.http import build_client
-        from connectors.registry import build_connectors
         from registry.store import Registry
+        from schema.matter_index import MatterIndex
+        from schema.parts import PartLoadError, parts_of
 
         stack = AsyncExitStack()
         await stack.__aenter__()
@@ -84,7 +118,9 @@ class Services:
                     stack.push_async_callback(clients[name].aclose)
                 return clients[name]
 
-            connectors = build_connectors(settings.connectors, cache=cache, client_for=client_for)
+            connectors = build_connectors(
+                settings.connectors, cache=cache, client_for=client_for, factories=factories
+            )
             for connector in connectors.values():
                 stack.push_async_callback(connector.aclose)
             unplaced = sorted(n for n in connectors if not (enabled.get(n) and enabled[n].base_url))
@@ -97,6 +133,10 @@ class Services:
                 )
 
             directory = _directory(connectors, settings)
+            try:
+                parts = parts_of(connectors)
+            except PartLoadError as exc:
+                raise ServicesError(str(exc)) from exc
 
             registry = await Registry.open(settings.registry.database_url)
             stack.push_async_callback(registry.close)
@@ -104,6 +144,13 @@ class Services:
             changes = build_feed(settings)
             await changes.start()
             stack.push_async_callback(changes.aclose)
+            matter_index = MatterIndex(
+                directory,
+                connectors,
+                refresh_s=settings.hub.index_refresh_s,
+                as_of=functools.partial(today, settings),
+            )
+            stack.push_async_callback(matter_index.aclose)
         except BaseException:
             await stack.aclose()
             raise
@@ -113,6 +160,8 @@ class Services:
             directory=directory,
             registry=registry,
             cache=cache,
+            matter_index=matter_index,
+            parts=parts,
             clients=clients,
             changes=changes,
             _exit=stack,

@@ -26,7 +26,7 @@ import logging
 import os
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -35,6 +35,9 @@ from domain.errors import ConfigError
 from domain.identifiers import project_code_problem
 from domain.webhooks import EVENT_ID, EVENT_ID_HEADER, SIGNATURE_HEADER, verify
 from gateway.changes import PushSettings
+
+if TYPE_CHECKING:
+    from gateway.services import Services
 
 log = logging.getLogger("onematter.webhooks")
 
@@ -120,11 +123,9 @@ class Webhooks:
         task.add_done_callback(self._tasks.discard)
         return JSONResponse({"accepted": True, "eventId": event_id}, status_code=202)
 
-    async def _refresh(self, services: Any, department: str, project_code: str, event_id: str) -> None:
-        from schema.matter_index import MatterIndex
-
+    async def _refresh(self, services: Services, department: str, project_code: str, event_id: str) -> None:
         try:
-            index = MatterIndex.for_services(services)
+            index = services.matter_index
             await index.ready()  # the baseline the project's parts are compared with
             changes = await index.refresh_project(project_code)
         except Exception:  # the next periodic refresh will see the change anyway

@@ -2,7 +2,13 @@
 
 Each domain module (``schema/<domain>.py``) exposes a ``Query`` class and, if it
 writes, a ``Mutation`` class; ``build_schema`` merges them into one Apollo
-Federation 2 subgraph.
+Federation 2 subgraph, with one ``Matter`` field per department part
+(``schema.parts``).
+
+The public surface for plug-in departments is ``__all__``: ``MatterPart`` and
+``PartInput`` to declare a part, ``load_part`` to load one by its import
+path (as a plug-in's tests do), ``build_schema`` and ``parts_of`` for the
+composition root.
 """
 
 from __future__ import annotations
@@ -13,8 +19,31 @@ from typing import Any
 
 import strawberry
 from strawberry.tools import merge_types
+from strawberry.types.base import StrawberryObjectDefinition
+from strawberry.types.field import StrawberryField
 
+from schema import enums as _enums  # noqa: F401  (registers the domain enums first)
 from schema.errors import HubErrors, HubSchema
+from schema.parts import (
+    DepartmentPart,
+    MatterPart,
+    PartInput,
+    PartLoadError,
+    load_part,
+    matter_fields,
+    parts_of,
+    with_parts,
+)
+
+__all__ = [
+    "DepartmentPart",
+    "MatterPart",
+    "PartInput",
+    "PartLoadError",
+    "build_schema",
+    "load_part",
+    "parts_of",
+]
 
 DOMAIN_MODULES = ("schema.matter", "schema.ledger", "schema.catalogue", "schema.audit")
 
@@ -23,7 +52,49 @@ DOMAIN_MODULES = ("schema.matter", "schema.ledger", "schema.catalogue", "schema.
 FEDERATION_VERSION = "2.9"
 
 
-def build_schema(extensions: Sequence[Any] = (), **kwargs: Any) -> strawberry.federation.Schema:
+class _PartedSchema(HubSchema):
+    """The hub's schema: ``Matter`` gets one field per department part.
+
+    Strawberry asks ``get_fields`` for each type's fields while it builds the
+    schema, so the parts are added to this schema only: the ``Matter`` class
+    itself is shared by every schema of the process.
+    """
+
+    def __init__(self, *, parts: Sequence[DepartmentPart], **kwargs: Any) -> None:
+        from schema.types import Matter, _ordered
+
+        # In the order a matter lists its departments (the built-in five first).
+        rank = {name: i for i, name in enumerate(_ordered(p.department for p in parts))}
+        parts = sorted(parts, key=lambda p: rank[p.department])
+        self._matter = Matter.__strawberry_definition__  # type: ignore[attr-defined]
+        taken = [f.python_name for f in self._matter.fields]
+        self._part_fields = matter_fields(parts, taken)
+        for made in self._part_fields:
+            made.origin = Matter
+        super().__init__(**kwargs)
+
+    def get_fields(self, type_definition: StrawberryObjectDefinition) -> list[StrawberryField]:
+        fields = super().get_fields(type_definition)
+        if type_definition is self._matter:
+            return with_parts(fields, self._part_fields)
+        return fields
+
+
+def build_schema(
+    extensions: Sequence[Any] = (), *, parts: Sequence[DepartmentPart] | None = None, **kwargs: Any
+) -> strawberry.federation.Schema:
+    """The hub's schema.
+
+    Args:
+        extensions: schema extensions, after the hub's error reporting.
+        parts: the departments' parts (``parts_of(connectors)``); by default those of every
+            installed connector.
+        kwargs: passed to ``strawberry.federation.Schema``.
+    """
+    if parts is None:
+        from connectors.discovery import discover
+
+        parts = parts_of(discover())
     queries: list[type] = []
     mutations: list[type] = []
     for name in DOMAIN_MODULES:
@@ -38,4 +109,6 @@ def build_schema(extensions: Sequence[Any] = (), **kwargs: Any) -> strawberry.fe
     from schema.subscriptions import Subscription
 
     kwargs.setdefault("subscription", Subscription)
-    return HubSchema(query=query, mutation=mutation, extensions=[HubErrors, *extensions], **kwargs)
+    return _PartedSchema(
+        parts=parts, query=query, mutation=mutation, extensions=[HubErrors, *extensions], **kwargs
+    )

@@ -19,14 +19,16 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.extensions import SchemaExtension
 from strawberry.types import Info
 
 from domain.errors import InvalidInput
 from domain.principal import Principal
 from registry import access_log as log
+from schema.context import HubContext
 from schema.paging import decode_cursor, encode_cursor, not_a_cursor
-from schema.permissions import AccessLogReaders, principal_of, requires
+from schema.permissions import AccessLogReaders, requires
 
 MAX_FIELDS = 200  # field paths kept per entry; a document cannot make an entry unbounded
 
@@ -58,7 +60,7 @@ def _paths(selections: Any, prefix: str = "") -> list[str]:
     return out
 
 
-def fields_read(info: Info[Any, Any]) -> tuple[str, ...]:
+def fields_read(info: Info[HubContext, None]) -> tuple[str, ...]:
     """The leaf field paths selected under the current field (``stages.items.status``)."""
     selected = info.selected_fields
     paths: list[str] = []
@@ -67,7 +69,7 @@ def fields_read(info: Info[Any, Any]) -> tuple[str, ...]:
     return tuple(sorted(set(paths))[:MAX_FIELDS])
 
 
-def record_read(info: Info[Any, Any], kind: str, object_id: str) -> None:
+def record_read(info: Info[HubContext, None], kind: str, object_id: str) -> None:
     """Note that this operation read ``kind`` ("matter" or "enterprise") ``object_id``."""
     recording = _recording.get()
     if recording is None:
@@ -82,13 +84,8 @@ def record_read(info: Info[Any, Any], kind: str, object_id: str) -> None:
     recording.reads.setdefault((kind, object_id), set()).update(fields)
 
 
-def _attribute(context: Any, name: str) -> Any:
-    return context.get(name) if isinstance(context, dict) else getattr(context, name, None)
-
-
-def _sessionmaker(context: Any) -> Any:
-    registry = _attribute(context, "registry")
-    return getattr(registry, "sessionmaker", None)
+def _sessionmaker(context: HubContext) -> async_sessionmaker[AsyncSession]:
+    return context.registry.sessionmaker
 
 
 class AccessLogRecorder(SchemaExtension):
@@ -133,16 +130,14 @@ class AccessLogRecorder(SchemaExtension):
             recording.reads.clear()  # written once: a subscription's next update starts afresh
 
     async def _write(self, context: Any, recording: _Recording) -> None:
-        gql_context = context.context
+        gql_context: HubContext = context.context
         sessionmaker = _sessionmaker(gql_context)
-        if sessionmaker is None:
-            raise RuntimeError("no registry in the GraphQL context")
         await write_reads(
             sessionmaker,
             recording.reads,
-            principal=principal_of(gql_context),
-            case_number=_attribute(gql_context, "case_number"),
-            request_id=_attribute(gql_context, "request_id"),
+            principal=gql_context.principal,
+            case_number=gql_context.case_number,
+            request_id=gql_context.request_id,
             request_hash=log.request_hash(context.query, context.variables, context.operation_name),
         )
 
@@ -267,7 +262,7 @@ class Query:
     )
     async def access_log(
         self,
-        info: Info[Any, Any],
+        info: Info[HubContext, None],
         first: int = 50,
         after: str | None = None,
         filter: AccessLogFilter | None = None,
@@ -298,7 +293,7 @@ class Query:
         extensions=requires(AccessLogReaders),
         description="Check the access log's hash chain (AUDITOR); names the first bad entry.",
     )
-    async def access_log_integrity(self, info: Info[Any, Any]) -> AccessLogIntegrity:
+    async def access_log_integrity(self, info: Info[HubContext, None]) -> AccessLogIntegrity:
         async with _sessionmaker(info.context)() as session:
             bad = await log.verify(session)
             count, head_id, head_hash = await log.head(session)

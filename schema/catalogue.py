@@ -10,7 +10,6 @@ and their business systems (formerly only an export showed system names).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import strawberry
 from strawberry.types import Info
@@ -18,6 +17,7 @@ from strawberry.types import Info
 from registry import catalogue, indicators, queries
 from registry.catalogue import ONLINE_DEPTHS, UNIT_LABELS, ServiceEntry, ServiceFilter
 from registry.models import ServiceCategory
+from schema.context import HubContext
 from schema.ledger import BusinessSystem, SourceBureau, registry_of, reporting
 from schema.paging import PageInfo, decode_cursor, encode_cursor, page_info
 from schema.permissions import Authenticated, LedgerReaders, requires
@@ -81,7 +81,7 @@ class ServiceItem:
     @strawberry.field(
         description="Every change to this item, oldest first", extensions=requires(LedgerReaders)
     )
-    async def history(self, info: Info[Any, Any]) -> list[ServiceHistoryEntry]:
+    async def history(self, info: Info[HubContext, None]) -> list[ServiceHistoryEntry]:
         rows = await catalogue.item_history(registry_of(info), self.code)
         return [
             ServiceHistoryEntry(
@@ -179,7 +179,7 @@ class Query:
     )
     async def service_items(
         self,
-        info: Info[Any, Any],
+        info: Info[HubContext, None],
         filter: ServiceItemFilter | None = None,
         first: int = queries.PAGE_DEFAULT,
         after: str | None = None,
@@ -200,7 +200,7 @@ class Query:
         )
 
     @strawberry.field(description="One catalogue item by its code", extensions=requires(Authenticated))
-    async def service_item(self, info: Info[Any, Any], code: str) -> ServiceItem | None:
+    async def service_item(self, info: Info[HubContext, None], code: str) -> ServiceItem | None:
         entry = await catalogue.get_entry(registry_of(info), code)
         return ServiceItem.of(entry) if entry else None
 
@@ -209,7 +209,7 @@ class Query:
         "beside the report's figure and what it was computed over",
         extensions=requires(LedgerReaders),
     )
-    async def reform_indicators(self, info: Info[Any, Any]) -> list[ReformIndicator]:
+    async def reform_indicators(self, info: Info[HubContext, None]) -> list[ReformIndicator]:
         with reporting():
             rows = await indicators.reform_indicators(registry_of(info))
         return [
@@ -223,7 +223,7 @@ class Query:
         description="The city bureaus that delegated powers, with their business systems",
         extensions=requires(LedgerReaders),
     )
-    async def source_bureaus(self, info: Info[Any, Any]) -> list[SourceBureauWithSystems]:
+    async def source_bureaus(self, info: Info[HubContext, None]) -> list[SourceBureauWithSystems]:
         registry = registry_of(info)
         systems = await queries.systems_by_code(registry)
         return [
@@ -245,7 +245,7 @@ class Query:
         extensions=requires(LedgerReaders),
     )
     async def business_systems(
-        self, info: Info[Any, Any], bureau_code: str | None = None
+        self, info: Info[HubContext, None], bureau_code: str | None = None
     ) -> list[BusinessSystem]:
         systems = await queries.systems_by_code(registry_of(info))
         return [

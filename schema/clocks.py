@@ -9,16 +9,17 @@ not count. The figures are as fresh as the index (``indexBuiltAt``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
-from typing import Any
 
 import strawberry
 from strawberry.types import Info
 
+from connectors.base import Connector
 from domain import rules
 from domain.principal import Role
 from domain.records import ITEM_KINDS
-from schema.matter_index import MatterIndex
+from schema.context import HubContext
 from schema.permissions import allow
 
 # Aggregate figures, no enterprise's data: the window, auditors and administrators read them.
@@ -55,13 +56,13 @@ class PromiseKeptReport:
     by_kind: list[PromiseKeptCount]
 
 
-def _department_title(connectors: Any, name: str) -> str:
-    connector = connectors.get(name) if hasattr(connectors, "get") else None
-    return str(getattr(connector, "title", name))
+def _department_title(connectors: Mapping[str, Connector], name: str) -> str:
+    connector = connectors.get(name)
+    return connector.title if connector is not None else name
 
 
-async def promise_kept_report(info: Info) -> PromiseKeptReport:
-    index = MatterIndex.for_services(info.context.services)
+async def promise_kept_report(info: Info[HubContext, None]) -> PromiseKeptReport:
+    index = info.context.matter_index
     await index.ready()
     as_of = info.context.as_of
     tally = rules.promise_tally(index.items(), as_of)

@@ -16,6 +16,7 @@ import strawberry
 from strawberry.types import Info
 
 from domain.labels import DEPARTMENT_LABELS, label
+from schema.context import HubContext
 
 
 def _camel(name: str) -> str:
@@ -35,17 +36,16 @@ def code_label(attr: str, table: Mapping[str, str] | None = None) -> Any:
     return strawberry.field(resolver=resolve, description=f"The Chinese label of {_camel(attr)}.")
 
 
-def department_title(info: Info[Any, Any], name: str) -> str:
+def department_title(info: Info[HubContext, None], name: str) -> str:
     """A department's title: its connector's own, else the hub's table, else the name as given."""
-    connectors = getattr(info.context, "connectors", None) or {}
-    title = getattr(connectors.get(name), "title", None) if hasattr(connectors, "get") else None
-    return str(title or DEPARTMENT_LABELS.get(name, name))
+    connector = info.context.connectors.get(name)
+    return connector.title if connector is not None else DEPARTMENT_LABELS.get(name, name)
 
 
 def department_label(attr: str = "department") -> Any:
     """A ``String!`` field: the title of the department in ``attr``, readable by every role."""
 
-    def resolve(root: Any, info: Info[Any, Any]) -> str:
+    def resolve(root: Any, info: Info[HubContext, None]) -> str:
         return department_title(info, getattr(root, attr))
 
     return strawberry.field(resolver=resolve, description=f"The department's title ({_camel(attr)}).")
@@ -57,9 +57,9 @@ class Department:
     title: str = strawberry.field(description="Its Chinese title, e.g. 自然资源和规划局.")
 
 
-def departments(info: Info[Any, Any], order: Sequence[str]) -> list[Department]:
+def departments(info: Info[HubContext, None], order: Sequence[str]) -> list[Department]:
     """The connected departments, in ``order`` first, with their titles."""
-    names = list(getattr(info.context, "connectors", None) or {})
+    names = list(info.context.connectors)
     rank = {name: i for i, name in enumerate(order)}
     names.sort(key=lambda n: (rank.get(n, len(rank)), n))
     return [Department(name=n, title=department_title(info, n)) for n in names]

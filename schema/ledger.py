@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import Enum
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import strawberry
 from graphql import GraphQLError
@@ -26,6 +26,7 @@ from registry import models, queries
 from registry.coverage import Coverage, Figures, GapKind, delegation_coverage
 from registry.service import SYSTEM_ACTOR, Ledger, NewItem
 from registry.store import Registry
+from schema.context import HubContext
 from schema.copying import copied
 from schema.paging import PageInfo, decode_cursor, encode_cursor, page_info
 from schema.permissions import Administrators, LedgerReaders, Masked, requires
@@ -52,22 +53,14 @@ class DelegationEvent(Enum):
 # -- plumbing ----------------------------------------------------------------------------
 
 
-def _context_value(info: Info[Any, Any], name: str) -> Any:
-    context = info.context
-    return context.get(name) if isinstance(context, dict) else getattr(context, name, None)
+def registry_of(info: Info[HubContext, None]) -> Registry:
+    return info.context.registry
 
 
-def registry_of(info: Info[Any, Any]) -> Registry:
-    registry = _context_value(info, "registry")
-    if registry is None:
-        raise GraphQLError("the registry is not available", extensions={"code": "REGISTRY_UNAVAILABLE"})
-    return registry  # type: ignore[no-any-return]
-
-
-def actor_of(info: Info[Any, Any]) -> str:
-    principal = _context_value(info, "principal")
-    subject = getattr(principal, "subject", None)
-    return subject if isinstance(subject, str) and subject else SYSTEM_ACTOR
+def actor_of(info: Info[HubContext, None]) -> str:
+    """Who the ledger's history records: the caller's subject (``system`` when anonymous)."""
+    principal = info.context.principal
+    return principal.subject if principal.authenticated and principal.subject else SYSTEM_ACTOR
 
 
 @contextmanager
@@ -161,7 +154,7 @@ class DelegatedItem:
         return models.Category(self.category).value
 
     @strawberry.field(description="Every change to this item, oldest first")
-    async def history(self, info: Info[Any, Any]) -> list[LedgerHistoryEntry]:
+    async def history(self, info: Info[HubContext, None]) -> list[LedgerHistoryEntry]:
         rows = await queries.item_history(registry_of(info), self.code)
         return [LedgerHistoryEntry.of(r) for r in rows]
 
@@ -298,7 +291,7 @@ class Query:
         description="Coverage of the delegated powers: figures, by department and bureau, gaps",
         extensions=requires(LedgerReaders),
     )
-    async def delegation_coverage(self, info: Info[Any, Any]) -> DelegationCoverage:
+    async def delegation_coverage(self, info: Info[HubContext, None]) -> DelegationCoverage:
         return DelegationCoverage.of(await _reported(delegation_coverage(registry_of(info))))
 
     @strawberry.field(
@@ -307,7 +300,7 @@ class Query:
     )
     async def delegated_items(
         self,
-        info: Info[Any, Any],
+        info: Info[HubContext, None],
         filter: DelegatedItemFilter | None = None,
         first: int = queries.PAGE_DEFAULT,
         after: str | None = None,
@@ -332,7 +325,7 @@ class Query:
         description="One delegated item by its code (事项编码), with its history",
         extensions=requires(LedgerReaders),
     )
-    async def delegated_item(self, info: Info[Any, Any], code: str) -> DelegatedItem | None:
+    async def delegated_item(self, info: Info[HubContext, None], code: str) -> DelegatedItem | None:
         registry = registry_of(info)
         row = await queries.get_item(registry, code)
         return DelegatedItem.of(row, await _References.load(registry)) if row else None
@@ -342,7 +335,7 @@ class Query:
         extensions=requires(LedgerReaders),
     )
     async def accounts(
-        self, info: Info[Any, Any], department_code: str | None = None
+        self, info: Info[HubContext, None], department_code: str | None = None
     ) -> list[BusinessSystemAccount]:
         registry = registry_of(info)
         rows = await queries.list_accounts(registry, department_code)
@@ -353,7 +346,7 @@ class Query:
         description="The receiving departments",
         extensions=requires(LedgerReaders),
     )
-    async def departments(self, info: Info[Any, Any]) -> list[ReceivingDepartment]:
+    async def departments(self, info: Info[HubContext, None]) -> list[ReceivingDepartment]:
         return [ReceivingDepartment.of(d) for d in await queries.list_departments(registry_of(info))]
 
 
@@ -361,7 +354,7 @@ class Query:
 
 
 async def _item(
-    info: Info[Any, Any], change: Callable[[Ledger, str], Awaitable[models.DelegatedItem]]
+    info: Info[HubContext, None], change: Callable[[Ledger, str], Awaitable[models.DelegatedItem]]
 ) -> DelegatedItem:
     registry = registry_of(info)
     row = await _reported(change(Ledger(registry), actor_of(info)))
@@ -369,7 +362,7 @@ async def _item(
 
 
 async def _account(
-    info: Info[Any, Any], change: Callable[[Ledger, str], Awaitable[models.Account]]
+    info: Info[HubContext, None], change: Callable[[Ledger, str], Awaitable[models.Account]]
 ) -> BusinessSystemAccount:
     registry = registry_of(info)
     row = await _reported(change(Ledger(registry), actor_of(info)))
@@ -384,7 +377,7 @@ class Mutation:
     )
     async def record_delegation_event(
         self,
-        info: Info[Any, Any],
+        info: Info[HubContext, None],
         item_code: str,
         event: DelegationEvent,
         idempotency_key: str,
@@ -409,7 +402,7 @@ class Mutation:
     )
     async def cancel_delegated_item(
         self,
-        info: Info[Any, Any],
+        info: Info[HubContext, None],
         item_code: str,
         reason: str,
         idempotency_key: str,
@@ -432,7 +425,7 @@ class Mutation:
     )
     async def add_delegated_item(
         self,
-        info: Info[Any, Any],
+        info: Info[HubContext, None],
         code: str,
         name: str,
         category: DelegationCategory,  # type: ignore[valid-type]
@@ -465,7 +458,7 @@ class Mutation:
     )
     async def assign_account(
         self,
-        info: Info[Any, Any],
+        info: Info[HubContext, None],
         department_code: str,
         system_code: str,
         holder: str,
@@ -494,7 +487,7 @@ class Mutation:
     )
     async def revoke_account(
         self,
-        info: Info[Any, Any],
+        info: Info[HubContext, None],
         account_id: int,
         reason: str,
         idempotency_key: str,

@@ -52,19 +52,13 @@ from strawberry.extensions import (
 from strawberry.types.graphql import OperationType
 
 from domain.errors import ConfigError
-from domain.principal import Principal
+from domain.principal import ANONYMOUS, Principal
+from schema.context import HubContext
 
 
-def principal_of(context: Any) -> Principal:
-    """The principal in a GraphQL context (the gateway's ``Context`` or a test dict)."""
-    principal = (
-        context.get("principal") if isinstance(context, Mapping) else getattr(context, "principal", None)
-    )
-    if isinstance(principal, Principal):
-        return principal
-    from domain.principal import ANONYMOUS
-
-    return ANONYMOUS
+def principal_of(context: HubContext | None) -> Principal:
+    """The caller in a GraphQL context (``ANONYMOUS`` for a schema run with no context)."""
+    return context.principal if context is not None else ANONYMOUS
 
 
 def _refuse(execution_context: Any, message: str, code: str, **extra: object) -> None:

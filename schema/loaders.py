@@ -12,25 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TypeVar
 
 from strawberry.dataloader import DataLoader
 
 from connectors.base import Connector, ProjectDirectory
 from domain.records import DepartmentView, EnterpriseProfile, ProjectProfile, SourceMeta
 
-
-class LoaderServices(Protocol):
-    """What the loaders need from the app's long-lived services."""
-
-    @property
-    def connectors(self) -> Mapping[str, Connector]: ...
-
-    @property
-    def directory(self) -> ProjectDirectory | None: ...
+K = TypeVar("K")
+V = TypeVar("V")
+BatchLoad = Callable[[list[K]], Awaitable[Sequence[V | BaseException]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +47,7 @@ class NoDirectory(Exception):
     """No connector acts as the project directory (configuration problem; masked)."""
 
 
-def _view_batch(department: str, connector: Connector) -> Any:
+def _view_batch(department: str, connector: Connector) -> BatchLoad[str, ViewResult]:
     async def load(keys: list[str]) -> Sequence[ViewResult | BaseException]:
         fetched_at = datetime.now(UTC)
         started = time.perf_counter()
@@ -73,7 +67,7 @@ def _view_batch(department: str, connector: Connector) -> Any:
     return load
 
 
-def _profile_batch(directory: ProjectDirectory | None) -> Any:
+def _profile_batch(directory: ProjectDirectory | None) -> BatchLoad[str, ProjectProfile | None]:
     async def load(keys: list[str]) -> Sequence[ProjectProfile | BaseException | None]:
         if directory is None:
             return [NoDirectory("no project directory is configured")] * len(keys)
@@ -86,7 +80,7 @@ def _profile_batch(directory: ProjectDirectory | None) -> Any:
     return load
 
 
-def _enterprise_batch(directory: ProjectDirectory | None) -> Any:
+def _enterprise_batch(directory: ProjectDirectory | None) -> BatchLoad[str, EnterpriseProfile | None]:
     async def one(key: str) -> EnterpriseProfile | BaseException | None:
         if directory is None:
             return NoDirectory("no project directory is configured")
@@ -102,13 +96,12 @@ def _enterprise_batch(directory: ProjectDirectory | None) -> Any:
     return load
 
 
-def create_loaders(services: LoaderServices) -> Loaders:
+def create_loaders(connectors: Mapping[str, Connector], directory: ProjectDirectory | None) -> Loaders:
     """Fresh loaders for one request (their caches must not outlive it)."""
     return Loaders(
         views={
-            name: DataLoader(load_fn=_view_batch(name, connector))
-            for name, connector in services.connectors.items()
+            name: DataLoader(load_fn=_view_batch(name, connector)) for name, connector in connectors.items()
         },
-        profiles=DataLoader(load_fn=_profile_batch(services.directory)),
-        enterprises=DataLoader(load_fn=_enterprise_batch(services.directory)),
+        profiles=DataLoader(load_fn=_profile_batch(directory)),
+        enterprises=DataLoader(load_fn=_enterprise_batch(directory)),
     )

@@ -23,12 +23,14 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.types import Info
 
+from connectors.base import Connector
 from domain.errors import ConnectorError, InvalidInput
 from domain.identifiers import credit_code_problem, project_code_problem
 from domain.records import HealthReport, Lifecycle, Stage
 from schema.clocks import FigureReaders, PromiseKeptReport, promise_kept_report
+from schema.context import HubContext
 from schema.labels import Department, departments
-from schema.matter_index import MatterIndex, MatterQuery
+from schema.matter_index import MatterQuery
 from schema.permissions import (
     Authenticated,
     EnterpriseReaders,
@@ -139,37 +141,18 @@ class MatterFilter:
 # -- loading -----------------------------------------------------------------------
 
 
-async def load_enterprise(info: Info, credit_code: str) -> Enterprise | None:
+async def load_enterprise(info: Info[HubContext, None], credit_code: str) -> Enterprise | None:
     try:
         found = await info.context.loaders.enterprises.load(credit_code)
     except ConnectorError:
         # The directory failed: the index's copy of the enterprise, if it has one.
-        index = getattr(info.context.services, "matter_index", None)
-        if isinstance(index, MatterIndex):
-            for entry in index.select(MatterQuery(credit_code=credit_code))[:1]:
-                return Enterprise.of(entry.profile.enterprise)
+        for entry in info.context.matter_index.select(MatterQuery(credit_code=credit_code))[:1]:
+            return Enterprise.of(entry.profile.enterprise)
         raise
     return Enterprise.of(found) if found is not None else None
 
 
-def _stats(connector: Any) -> dict[str, Any]:
-    """The call pipeline's counters as a plain dict (``PipelineStats.as_dict()``)."""
-    stats = getattr(getattr(connector, "pipeline", None), "stats", None)
-    if not callable(stats):
-        return {}
-    snapshot = stats()
-    as_dict = getattr(snapshot, "as_dict", None)
-    data = as_dict() if callable(as_dict) else snapshot
-    return dict(data) if isinstance(data, dict) else {}
-
-
-def _int(value: Any) -> int | None:
-    if isinstance(value, dict):  # errors by code
-        return sum(v for v in value.values() if isinstance(v, int))
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-async def _source_health(name: str, connector: Any) -> SourceHealth:
+async def _source_health(name: str, connector: Connector) -> SourceHealth:
     report: HealthReport | None
     detail: str | None = None
     try:
@@ -177,24 +160,23 @@ async def _source_health(name: str, connector: Any) -> SourceHealth:
     except Exception as exc:
         report = None
         detail = str(exc) if isinstance(exc, ConnectorError) else "health check failed"
-    stats = _stats(connector)
-    breaker = stats.get("breaker_state")
+    stats = connector.pipeline.stats()
     return SourceHealth(
         department=name,
-        title=getattr(connector, "title", name),
+        title=connector.title,
         status=report.status if report else "UNREACHABLE",
         latency_ms=report.latency_ms if report else None,
         detail=report.detail if report else detail,
-        breaker_state=str(getattr(breaker, "value", breaker)) if breaker is not None else None,
-        calls=_int(stats.get("calls")),
-        upstream_calls=_int(stats.get("upstream_calls")),
-        errors=_int(stats.get("errors")),
-        retries=_int(stats.get("retries")),
-        cache_hits=_int(stats.get("cache_hits")),
-        cache_misses=_int(stats.get("cache_misses")),
-        stale_served=_int(stats.get("stale_served")),
-        last_error=stats.get("last_error"),
-        counters=_jsonable(stats),
+        breaker_state=stats.breaker_state.value,
+        calls=stats.calls,
+        upstream_calls=stats.upstream_calls,
+        errors=sum(stats.errors.values()),
+        retries=stats.retries,
+        cache_hits=stats.cache_hits,
+        cache_misses=stats.cache_misses,
+        stale_served=stats.stale_served,
+        last_error=stats.last_error,
+        counters=_jsonable(stats.as_dict()),
     )
 
 
@@ -221,7 +203,7 @@ class Query:
     )
     async def matter(
         self,
-        info: Info,
+        info: Info[HubContext, None],
         project_code: Annotated[str, strawberry.argument(description="投资项目统一代码 (GB/T 40058-2021).")],
     ) -> Matter | None:
         return await load_matter(info, checked_project_code(project_code, argument="projectCode"))
@@ -236,7 +218,7 @@ class Query:
     )
     async def matters(
         self,
-        info: Info,
+        info: Info[HubContext, None],
         filter: MatterFilter | None = None,
         first: Annotated[int | None, strawberry.argument(description="At most 100; 20 by default.")] = None,
         after: str | None = None,
@@ -253,7 +235,7 @@ class Query:
     )
     async def enterprise(
         self,
-        info: Info,
+        info: Info[HubContext, None],
         credit_code: Annotated[str, strawberry.argument(description="统一社会信用代码 (GB 32100-2015).")],
     ) -> Enterprise | None:
         return await load_enterprise(info, checked_credit_code(credit_code, argument="creditCode"))
@@ -262,7 +244,7 @@ class Query:
         description="Each department system's health, latency, breaker and cache figures.",
         extensions=requires(SourceReaders),
     )
-    async def sources(self, info: Info) -> list[SourceHealth]:
+    async def sources(self, info: Info[HubContext, None]) -> list[SourceHealth]:
         connectors = info.context.connectors
         names = _ordered(connectors)
         return list(await asyncio.gather(*(_source_health(n, connectors[n]) for n in names)))
@@ -274,14 +256,14 @@ class Query:
         ),
         extensions=requires(FigureReaders),
     )
-    async def promise_kept(self, info: Info) -> PromiseKeptReport:
+    async def promise_kept(self, info: Info[HubContext, None]) -> PromiseKeptReport:
         return await promise_kept_report(info)
 
     @field(
         description="The connected departments with their titles (what every department field names).",
         extensions=requires(Authenticated),
     )
-    def connected_departments(self, info: Info) -> list[Department]:
+    def connected_departments(self, info: Info[HubContext, None]) -> list[Department]:
         return departments(info, DEPARTMENT_ORDER)
 
     @field(description="The zone's advance-notice handbook: 14 construction approvals.")

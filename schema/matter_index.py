@@ -31,12 +31,12 @@ import logging
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
 
 from connectors.base import Connector, ProjectDirectory
 from connectors.pipeline import fresh_calls
 from domain import rules
 from domain.changes import Change, diff
+from domain.errors import HubError
 from domain.records import ApprovalItem, DepartmentView, Lifecycle, ProjectProfile, Stage
 from schema.paging import Window, slice_sorted
 
@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_REFRESH_S = 60.0
 DEFAULT_CHUNK = 100  # projects per department batch call while indexing
+FIRST_RETRY_S = 5.0  # a first build that failed is retried this soon (then every refresh_s)
 YIELD_EVERY = 200  # projects summarised between yields to the event loop
 
 
@@ -202,22 +203,6 @@ class MatterIndex:
             except Exception:  # an observer's failure must not stop the index
                 log.warning("a change observer failed", exc_info=True)
 
-    @classmethod
-    def for_services(cls, services: Any) -> MatterIndex:
-        """The services' index; made on first use when the lifespan did not make one."""
-        index = getattr(services, "matter_index", None)
-        if isinstance(index, MatterIndex):
-            return index
-        settings = getattr(services, "settings", None)
-        refresh_s = getattr(getattr(settings, "hub", None), "index_refresh_s", DEFAULT_REFRESH_S)
-        as_of = getattr(services, "as_of", date.today)
-        index = cls(services.directory, services.connectors, refresh_s=refresh_s, as_of=as_of)
-        services.matter_index = index
-        stack = getattr(services, "_exit", None)
-        if isinstance(stack, contextlib.AsyncExitStack):
-            stack.push_async_callback(index.aclose)
-        return index
-
     @property
     def built(self) -> bool:
         return self._status.built_at is not None
@@ -239,11 +224,8 @@ class MatterIndex:
                 await task
 
     async def ready(self) -> None:
-        """Build the index now unless it has been built (or is being built)."""
-        if not self.built:
-            async with self._lock:
-                if not self.built:
-                    await self._refresh()
+        """Build the index now unless it has been built (or is being built); keep it refreshed."""
+        await self.ready_once()
         self.start()
 
     async def refresh(self) -> None:
@@ -252,13 +234,23 @@ class MatterIndex:
 
     async def _run(self) -> None:
         while True:
-            if self.built:
-                await asyncio.sleep(self.refresh_s)
             try:
-                await self.refresh()
+                if self.built:
+                    await asyncio.sleep(self.refresh_s)
+                    await self.refresh()
+                else:
+                    await self.ready_once()
             except Exception:  # a failed refresh keeps the last good index
                 log.warning("matter index refresh failed; keeping the last good index", exc_info=True)
-                await asyncio.sleep(self.refresh_s)
+                # Never built: nothing to list until it is, so try again soon.
+                await asyncio.sleep(self.refresh_s if self.built else min(self.refresh_s, FIRST_RETRY_S))
+
+    async def ready_once(self) -> None:
+        """Build the index unless it has been built (waiting for a build in progress)."""
+        if not self.built:
+            async with self._lock:
+                if not self.built:
+                    await self._refresh()
 
     async def _refresh(self) -> None:
         as_of = self._as_of()
@@ -276,7 +268,7 @@ class MatterIndex:
             if isinstance(result, BaseException):
                 if not isinstance(result, Exception):
                     raise result
-                stale[name] = getattr(result, "code", "INTERNAL")
+                stale[name] = result.code if isinstance(result, HubError) else "INTERNAL"
                 views[name] = self._views.get(name, {})
                 continue
             previous = self._views.get(name, {})

@@ -36,7 +36,8 @@ from strawberry.extensions import FieldExtension
 from strawberry.permission import BasePermission, PermissionExtension
 from strawberry.types import Info
 
-from domain.principal import ANONYMOUS, Principal, Role
+from domain.principal import Principal, Role
+from schema.context import HubContext
 
 FORBIDDEN = "FORBIDDEN"
 
@@ -48,11 +49,9 @@ class Forbidden(GraphQLError):
         super().__init__(message, extensions={"code": FORBIDDEN, **extra})
 
 
-def principal_of(info: Info[Any, Any] | Any) -> Principal:
-    """The caller: ``info.context.principal`` (the gateway's Context or a test dict)."""
-    context = getattr(info, "context", info)
-    principal = context.get("principal") if isinstance(context, dict) else getattr(context, "principal", None)
-    return principal if isinstance(principal, Principal) else ANONYMOUS
+def principal_of(info: Info[HubContext, None]) -> Principal:
+    """The caller: ``info.context.principal``."""
+    return info.context.principal
 
 
 # -- permission classes --------------------------------------------------------------
@@ -66,7 +65,7 @@ class RolePermission(BasePermission):
     message = "forbidden"
     error_extensions = {"code": FORBIDDEN}  # noqa: RUF012 (strawberry's attribute)
 
-    def has_permission(self, source: Any, info: Info[Any, Any], **kwargs: Any) -> bool:
+    def has_permission(self, source: Any, info: Info[HubContext, None], **kwargs: Any) -> bool:
         principal = principal_of(info)
         if principal.role in self.roles:
             return True
@@ -143,7 +142,9 @@ def may_ask_for_project(principal: Principal, project_code: str) -> bool:
     return principal.role in (Role.WINDOW_STAFF, Role.ENTERPRISE)
 
 
-def check_project(info: Info[Any, Any], project_code: str, owner_credit_code: str | None = None) -> None:
+def check_project(
+    info: Info[HubContext, None], project_code: str, owner_credit_code: str | None = None
+) -> None:
     """Raise ``FORBIDDEN`` unless the caller may read the project."""
     principal = principal_of(info)
     allowed = (
@@ -193,7 +194,7 @@ def enterprise_key(obj: Any) -> tuple[str, tuple[str, ...]]:
     return str(code), tuple(projects)
 
 
-def visible(info: Info[Any, Any], kind: str, items: Iterable[Any]) -> list[Any]:
+def visible(info: Info[HubContext, None], kind: str, items: Iterable[Any]) -> list[Any]:
     """The items of ``kind`` ("project" or "enterprise") the caller may read; the rest left out."""
     principal = principal_of(info)
     if kind == "project":
@@ -209,7 +210,7 @@ def _allowed(kind: str, key: Callable[[Any], tuple[Any, Any]], principal: Princi
 
 
 def guard(
-    info: Info[Any, Any],
+    info: Info[HubContext, None],
     kind: str,
     result: Any,
     *,
@@ -246,12 +247,12 @@ def guard(
     return result
 
 
-def sees_the_whole_zone(info: Info[Any, Any]) -> bool:
+def sees_the_whole_zone(info: Info[HubContext, None]) -> bool:
     """Zone-wide figures (how many projects there are) are not for ENTERPRISE or AGENT callers."""
     return principal_of(info).role not in (None, Role.ENTERPRISE, Role.AGENT)
 
 
-def not_the_callers(info: Info[Any, Any], project_code: object) -> bool:
+def not_the_callers(info: Info[HubContext, None], project_code: object) -> bool:
     """True when an ENTERPRISE asks for a project the matter index says is not its own.
 
     Unknown codes and other enterprises' projects are both answered null from the
@@ -260,13 +261,11 @@ def not_the_callers(info: Info[Any, Any], project_code: object) -> bool:
     refresh, ``hub.index_refresh_s``). Until the index is first built the lookup
     runs and the object rule answers null the same way.
     """
-    from schema.matter_index import MatterIndex
-
     principal = principal_of(info)
     if principal.role is not Role.ENTERPRISE or not isinstance(project_code, str):
         return False
-    index = getattr(getattr(info.context, "services", None), "matter_index", None)
-    if not isinstance(index, MatterIndex) or not index.built:
+    index = info.context.matter_index
+    if not index.built:
         return False
     entry = index.entry(project_code)
     return entry is None or entry.credit_code != principal.credit_code
@@ -292,10 +291,10 @@ class Guarded(FieldExtension):
         self.key = key or (project_key if kind == "project" else enterprise_key)
         self.log = log
 
-    def _apply(self, result: Any, info: Info[Any, Any]) -> Any:
+    def _apply(self, result: Any, info: Info[HubContext, None]) -> Any:
         return guard(info, self.kind, result, key=self.key, log=self.log)
 
-    def _precheck(self, info: Info[Any, Any], kwargs: dict[str, Any]) -> None:
+    def _precheck(self, info: Info[HubContext, None], kwargs: dict[str, Any]) -> None:
         """Refuse before any department is called when the argument alone says no."""
         principal = principal_of(info)
         if self.kind == "project":
@@ -310,14 +309,16 @@ class Guarded(FieldExtension):
             ):
                 raise Forbidden(_object_message(principal, "enterprise", code))
 
-    def resolve(self, next_: Callable[..., Any], source: Any, info: Info[Any, Any], **kwargs: Any) -> Any:
+    def resolve(
+        self, next_: Callable[..., Any], source: Any, info: Info[HubContext, None], **kwargs: Any
+    ) -> Any:
         self._precheck(info, kwargs)
         if self.kind == "project" and not_the_callers(info, kwargs.get("project_code")):
             return None
         return self._apply(next_(source, info, **kwargs), info)
 
     async def resolve_async(
-        self, next_: Callable[..., Any], source: Any, info: Info[Any, Any], **kwargs: Any
+        self, next_: Callable[..., Any], source: Any, info: Info[HubContext, None], **kwargs: Any
     ) -> Any:
         self._precheck(info, kwargs)
         if self.kind == "project" and not_the_callers(info, kwargs.get("project_code")):
@@ -364,7 +365,7 @@ MASKERS: dict[str, Callable[[str], str]] = {
 }
 
 
-def mask(info: Info[Any, Any], kind: str, value: str | None) -> str | None:
+def mask(info: Info[HubContext, None], kind: str, value: str | None) -> str | None:
     """``value`` in clear for roles that need ``kind`` of personal data, masked otherwise."""
     if value is None:
         return None
@@ -381,11 +382,13 @@ class Masked(FieldExtension):
             raise ValueError(f"unknown personal data kind {kind!r}; one of {sorted(PERSONAL_DATA)}")
         self.kind = kind
 
-    def resolve(self, next_: Callable[..., Any], source: Any, info: Info[Any, Any], **kwargs: Any) -> Any:
+    def resolve(
+        self, next_: Callable[..., Any], source: Any, info: Info[HubContext, None], **kwargs: Any
+    ) -> Any:
         return mask(info, self.kind, next_(source, info, **kwargs))
 
     async def resolve_async(
-        self, next_: Callable[..., Any], source: Any, info: Info[Any, Any], **kwargs: Any
+        self, next_: Callable[..., Any], source: Any, info: Info[HubContext, None], **kwargs: Any
     ) -> Any:
         result = next_(source, info, **kwargs)
         if inspect.isawaitable(result):

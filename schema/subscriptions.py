@@ -33,9 +33,9 @@ from domain.errors import InvalidInput, NotFound, SubscriptionEnded
 from domain.labels import label
 from domain.records import Lifecycle, Stage, UtilityStatus
 from schema.audit import record_read
+from schema.context import HubContext
 from schema.labels import code_label, department_label
 from schema.matter import checked_project_code
-from schema.matter_index import MatterIndex
 from schema.permissions import (
     MatterReaders,
     can_read_project,
@@ -111,10 +111,11 @@ class MatterUpdate:
         )
 
     @field(description="The matter as it is now (the same fields, rules and freshness as `matter`).")
-    async def matter(self, info: Info) -> Matter | None:
+    async def matter(self, info: Info[HubContext, None]) -> Matter | None:
         # Each update is answered fresh: this connection's loaders must not serve the last one's.
         loaders = info.context.loaders
-        for loader in (loaders.profiles, *loaders.views.values()):
+        loaders.profiles.clear_all()
+        for loader in loaders.views.values():
             loader.clear_all()
         found = await load_matter(info, self.project_code)
         matter: Matter | None = guard(info, "project", found, log=False)  # logged per update
@@ -137,15 +138,17 @@ class UpdateFilter:
     department: str | None = None
 
 
-def _principal_key(info: Info) -> str:
+def _principal_key(info: Info[HubContext, None]) -> str:
     principal = principal_of(info)
     return f"{principal.role}:{principal.subject}"
 
 
-async def _updates(info: Info, accept: Callable[[Change], bool]) -> AsyncGenerator[MatterUpdate, None]:
+async def _updates(
+    info: Info[HubContext, None], accept: Callable[[Change], bool]
+) -> AsyncGenerator[MatterUpdate, None]:
     changes: HubChanges = info.context.changes
     # Changes are found by diffing against the built index: build it before listening.
-    await MatterIndex.for_services(info.context.services).ready()
+    await info.context.matter_index.ready()
     stream = changes.subscribe(_principal_key(info))
     expires_at: float | None = info.context.token_expires_at
     try:
@@ -171,7 +174,7 @@ class Subscription:
     )
     async def matter_updates(
         self,
-        info: Info,
+        info: Info[HubContext, None],
         project_code: Annotated[str, strawberry.argument(description="投资项目统一代码 (GB/T 40058-2021).")],
     ) -> AsyncGenerator[MatterUpdate, None]:
         code = checked_project_code(project_code, argument="projectCode")
@@ -191,7 +194,7 @@ class Subscription:
         )
     )
     async def window_updates(
-        self, info: Info, filter: UpdateFilter | None = None
+        self, info: Info[HubContext, None], filter: UpdateFilter | None = None
     ) -> AsyncGenerator[MatterUpdate, None]:
         MatterReaders().has_permission(None, info)
         wanted = filter or UpdateFilter()
@@ -200,7 +203,7 @@ class Subscription:
             rule = f"department must be one of {', '.join(_ordered(departments))}"
             raise InvalidInput(f"filter.department: {rule}", argument="filter.department", rule=rule)
         principal = principal_of(info)
-        index = MatterIndex.for_services(info.context.services)
+        index = info.context.matter_index
 
         def accept(change: Change) -> bool:
             if wanted.department is not None and change.department != wanted.department:

@@ -27,16 +27,12 @@ from domain.labels import PHASE_LABELS, PHASED_MODE_LABELS, SOURCE_STATUS_LABELS
 from domain.limits import LimitUnit
 from domain.records import (
     DepartmentView,
-    FirePathKind,
     Lifecycle,
     ProjectProfile,
-    RegistrationType,
-    ShelterRequirement,
     Stage,
-    Utility,
-    UtilityStatus,
 )
 from domain.timeline import timeline as build_timeline
+from schema.context import HubContext
 from schema.copying import copied
 from schema.labels import code_label, department_label
 from schema.loaders import ViewResult
@@ -44,19 +40,6 @@ from schema.matter_index import MatterIndex, MatterQuery, Page, page_in
 from schema.paging import PageInfo, Window, encode_cursor, page_info, window
 from schema.permissions import Masked, guard, visible
 from schema.timeline import MatterTimeline
-
-# The records' own enums are the GraphQL enums: strawberry.enum registers them in place.
-for _enum, _description in (
-    (Lifecycle, "The one lifecycle every department's status vocabulary maps onto."),
-    (Stage, "The four approval stages."),
-    (ShelterRequirement, "Civil air defence: build a shelter, pay the relocation fee, or exempt."),
-    (FirePathKind, "Fire: design review then acceptance, or filing."),
-    (Utility, None),
-    (UtilityStatus, None),
-    (RegistrationType, "首次, 变更, 转移, 抵押, 注销, 更正, 异议, 预告, 查封."),
-    (LimitUnit, "Working days (the default for licensing items) or calendar days."),
-):
-    strawberry.enum(_enum, description=_description)
 
 
 @strawberry.enum(description="How fresh a department's part of a matter is.")
@@ -151,63 +134,6 @@ class ApprovalItem:
             limit_problem=clock.limit_problem,
             missing_materials=list(item.missing_materials),
         )
-
-
-@strawberry.type(description="The civil air defence decision: build a shelter, pay the fee, or exempt.")
-class CivilAirDefenceDecision:
-    requirement: ShelterRequirement
-    requirement_label: str = code_label("requirement")
-    shelter_area_m2: float | None
-    fee_yuan: float | None = strawberry.field(description="易地建设费, when the fee applies.")
-    status: Lifecycle
-    status_label: str = code_label("status")
-    raw_status: str
-
-    @classmethod
-    def of(cls, d: records.CivilAirDefenceDecision) -> CivilAirDefenceDecision:
-        return copied(cls, d)
-
-
-@strawberry.type(description="Fire: design review then acceptance, or filing (备案) with spot checks.")
-class FirePath:
-    path: FirePathKind
-    path_label: str = code_label("path")
-    spot_check_drawn: bool
-
-
-@strawberry.type
-class UtilityTicket:
-    utility: Utility
-    utility_label: str = code_label("utility")
-    ticket_number: str
-    status: UtilityStatus
-    status_label: str = code_label("status")
-    raw_status: str
-    updated_on: date | None
-
-    @classmethod
-    def of(cls, t: records.UtilityTicket) -> UtilityTicket:
-        return copied(cls, t)
-
-
-@strawberry.type(description="A real-estate registration of one unit (不动产单元).")
-class Registration:
-    business_number: str
-    unit_number: str = strawberry.field(description="28-character unit number (GB/T 37346-2019).")
-    parcel_code: str = strawberry.field(description="宗地代码: the unit number's first 19 characters.")
-    type: RegistrationType
-    type_label: str = code_label("type")
-    raw_type: str
-    status: Lifecycle
-    status_label: str = code_label("status")
-    raw_status: str
-    submitted_on: date | None
-    registered_on: date | None
-    certificate_number: str | None
-
-    @classmethod
-    def of(cls, r: records.Registration) -> Registration:
-        return copied(cls, r, parcel_code=r.unit_number[:19])
 
 
 @strawberry.type(description="One phase of a phased construction permit (分阶段办理施工许可).")
@@ -325,13 +251,6 @@ class MatterSource:
     message: str | None
 
 
-@strawberry.type(description="A department's items (planning has no other part).")
-class DepartmentItems:
-    department: str
-    department_label: str = department_label()
-    items: list[ApprovalItem]
-
-
 @strawberry.type(description="A department system's health and the hub's figures for it.")
 class SourceHealth:
     department: str
@@ -368,7 +287,7 @@ class Matter:
     _as_of: strawberry.Private[date]
 
     @classmethod
-    async def resolve_reference(cls, info: Info, **representation: Any) -> Matter | None:
+    async def resolve_reference(cls, info: Info[HubContext, None], **representation: Any) -> Matter | None:
         from schema.matter import checked_project_code  # the edge checks live with the queries
 
         code = checked_project_code(representation.get("projectCode"), argument="projectCode")
@@ -393,7 +312,13 @@ class Matter:
             if isinstance(part, ViewResult) and part.view is not None
         }
 
-    def _part(self, department: str) -> DepartmentView | None:
+    @property
+    def as_of(self) -> date:
+        """ "Today" for the working-day clocks of this matter's items."""
+        return self._as_of
+
+    def department_view(self, department: str) -> DepartmentView | None:
+        """The department's view (None: it does not know the project); raises its error if it failed."""
         part = self._parts.get(department)
         if isinstance(part, Exception):
             raise part
@@ -446,40 +371,12 @@ class Matter:
         views = self._views()
         return [ApprovalItem.of(item, self._as_of) for name in _ordered(views) for item in views[name].items]
 
-    @field(description="Planning's items; null with an error when planning failed.")
-    def planning(self) -> DepartmentItems | None:
-        view = self._part("planning")
-        items = view.items if view else ()
-        return DepartmentItems(department="planning", items=[ApprovalItem.of(i, self._as_of) for i in items])
-
-    @strawberry.field
-    def civil_air_defence(self) -> CivilAirDefenceDecision | None:
-        view = self._part("civil_air_defence")
-        decision = view.civil_air_defence if view else None
-        return CivilAirDefenceDecision.of(decision) if decision else None
-
-    @strawberry.field
-    def fire_path(self) -> FirePath | None:
-        view = self._part("fire")
-        path = view.fire_path if view else None
-        return FirePath(path=path.path, spot_check_drawn=path.spot_check_drawn) if path else None
-
-    @field(description="The four joint-connection tickets; null with an error when utilities failed.")
-    def utilities(self) -> list[UtilityTicket] | None:
-        view = self._part("utilities")
-        return [UtilityTicket.of(t) for t in view.utilities] if view else []
-
-    @field(description="Registrations by unit; null with an error when registration failed.")
-    def real_estate(self) -> list[Registration] | None:
-        view = self._part("real_estate")
-        return [Registration.of(r) for r in view.registrations] if view else []
-
     @field(description="Per phase: eligible, or the prerequisites missing by name.")
     def phased_permit(self) -> PhasedPermit | None:
         profile = self._known_profile()
         # The answer is only right when every department holding a prerequisite answered.
         for name in ("planning", "civil_air_defence") + (("fire",) if profile.special_fire else ()):
-            self._part(name)
+            self.department_view(name)
         return PhasedPermit.of(rules.phased_permit(profile, self._views()))
 
     @field(description="From the departments that answered (see sources).")
@@ -554,7 +451,9 @@ async def _settle(awaitable: Any) -> Any:
         return exc
 
 
-async def load_matter(info: Info, project_code: str, profile: ProjectProfile | None = None) -> Matter | None:
+async def load_matter(
+    info: Info[HubContext, None], project_code: str, profile: ProjectProfile | None = None
+) -> Matter | None:
     """One matter: its profile and every department, all requested in the same tick.
 
     Returns None when the directory answered that the project does not exist.
@@ -583,12 +482,11 @@ async def load_matter(info: Info, project_code: str, profile: ProjectProfile | N
     )
 
 
-def _index_profile(info: Info, project_code: str) -> ProjectProfile | None:
-    index = getattr(info.context.services, "matter_index", None)
-    return index.profile(project_code) if isinstance(index, MatterIndex) else None
+def _index_profile(info: Info[HubContext, None], project_code: str) -> ProjectProfile | None:
+    return info.context.matter_index.profile(project_code)
 
 
-async def load_matters(info: Info, profiles: Iterable[ProjectProfile]) -> list[Matter]:
+async def load_matters(info: Info[HubContext, None], profiles: Iterable[ProjectProfile]) -> list[Matter]:
     """A page of matters; the DataLoaders turn it into one batch call per department."""
     loaded = await asyncio.gather(*(load_matter(info, p.project_code, p) for p in profiles))
     return [m for m in loaded if m is not None]
@@ -622,7 +520,7 @@ class MatterIndexStatus:
         description="Projects in the zone (the whole index); null for roles that see only "
         "their own (ENTERPRISE, AGENT)."
     )
-    def projects(self, info: Info) -> int | None:
+    def projects(self, info: Info[HubContext, None]) -> int | None:
         from schema.permissions import sees_the_whole_zone
 
         return self._projects if sees_the_whole_zone(info) else None
@@ -678,8 +576,8 @@ def matter_window(first: int | None, after: str | None, last: int | None, before
     )
 
 
-async def matter_connection(info: Info, query: MatterQuery, w: Window) -> MatterConnection:
-    index = MatterIndex.for_services(info.context.services)
+async def matter_connection(info: Info[HubContext, None], query: MatterQuery, w: Window) -> MatterConnection:
+    index = info.context.matter_index
     try:
         await index.ready()
     except ConnectorError as exc:
@@ -712,7 +610,9 @@ class Enterprise:
         return copied(cls, e, liaison=Contact.of(e.liaison))
 
     @classmethod
-    async def resolve_reference(cls, info: Info, **representation: Any) -> Enterprise | None:
+    async def resolve_reference(
+        cls, info: Info[HubContext, None], **representation: Any
+    ) -> Enterprise | None:
         from schema.matter import checked_credit_code, load_enterprise
 
         code = checked_credit_code(representation.get("creditCode"), argument="creditCode")
@@ -722,7 +622,7 @@ class Enterprise:
     @field(description="The enterprise's projects, Relay-style.")
     async def projects(
         self,
-        info: Info,
+        info: Info[HubContext, None],
         first: Annotated[int | None, strawberry.argument(description="At most 100; 20 by default.")] = None,
         after: str | None = None,
         last: Annotated[int | None, strawberry.argument(description="At most 100; pages backward.")] = None,

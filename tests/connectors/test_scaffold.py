@@ -44,7 +44,9 @@ def test_the_skeleton_registers_its_entry_point() -> None:
         "onematter_environment/py.typed",
         "onematter_environment/connector.py",
         "onematter_environment/fixture.py",
+        "onematter_environment/part.py",
         "tests/test_contract.py",
+        "tests/test_part.py",
     }
     project = tomllib.loads(files["pyproject.toml"])
     assert project["project"]["entry-points"]["onematter.connectors"] == {
@@ -53,7 +55,13 @@ def test_the_skeleton_registers_its_entry_point() -> None:
     for path, text in files.items():
         if path.endswith(".py"):
             compile(text, path, "exec")  # every module is valid Python
-    assert 'title = "生态环境局"' in files["onematter_environment/connector.py"]
+    connector = files["onematter_environment/connector.py"]
+    assert 'title = "生态环境局"' in connector
+    # Its part of a matter and its simulated system, named by import path (no GraphQL here).
+    assert 'part = "onematter_environment.part:PART"' in connector
+    assert 'simulator = "onematter_environment.fixture:simulator"' in connector
+    assert "import strawberry" not in connector and "from schema" not in connector
+    assert 'field="environment"' in files["onematter_environment/part.py"]
 
 
 def test_a_non_empty_directory_is_not_overwritten(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -86,5 +94,5 @@ def test_the_onematter_command_writes_it(tmp_path: Path, capsys: pytest.CaptureF
     from gateway.cli import main
 
     assert main(["connector", "new", "environment", "--output", str(tmp_path / "pkg")]) == 0
-    assert "wrote 7 files" in capsys.readouterr().out
+    assert "wrote 9 files" in capsys.readouterr().out
     assert (tmp_path / "pkg" / "tests" / "test_contract.py").exists()

@@ -3,8 +3,11 @@
 The test writes the connector package with ``onematter connector new``,
 pip-installs it into this venv as an integration engineer would, and checks
 that the hub finds it through its entry point, builds it beside the built-in
-connectors from configuration alone, and can call the department through it.
-The package is uninstalled afterwards.
+connectors from configuration alone, and can call the department through it;
+that its part adds ``Matter.environment`` to the schema and the SDL with no
+file of schema/ changed; and that ``onematter serve`` with no configuration
+(``make run``) starts its simulated system and shows the part in real matter
+queries. The package is uninstalled afterwards.
 """
 
 from __future__ import annotations
@@ -25,8 +28,8 @@ import pytest
 from aiocache import SimpleMemoryCache
 
 from connectors.base import Connector
+from connectors.discovery import available, build_connectors, discover
 from connectors.http import build_client
-from connectors.registry import available, build_connectors, discover
 from connectors.scaffold import Names, write_skeleton
 from connectors.settings import ConnectorSettings
 
@@ -171,6 +174,70 @@ def test_listed_in_the_hubs_sources(installed: Path, tmp_path: Path) -> None:
         "status": "UP",
         "breakerState": "CLOSED",
     }
+
+
+def test_its_part_adds_a_field_to_matter_and_the_sdl(installed: Path) -> None:
+    import schema
+    from schema import build_schema, parts_of
+
+    parts = {p.department: p for p in parts_of(discover())}
+    part = parts[NAME].part
+    assert part.field == NAME
+    # The part comes from the installed package: nothing under the hub's schema/ names it.
+    part_module = Path(sys.modules[f"{NAMES.module}.part"].__file__ or "")
+    schema_dir = Path(schema.__file__ or "").parent
+    assert schema_dir not in part_module.parents and installed not in part_module.parents
+    assert not any("EnvironmentDecision" in p.read_text(encoding="utf-8") for p in schema_dir.glob("*.py"))
+
+    sdl = build_schema().execute_sync("{ _service { sdl } }").data["_service"]["sdl"]  # type: ignore[index]
+    matter = sdl[sdl.index("type Matter ") :].split("\n}", 1)[0]
+    assert "  environment: [EnvironmentDecision!]" in matter
+    assert "  firePath: FirePath" in matter  # the built-in parts are still there
+    assert "type EnvironmentDecision {" in sdl
+    # Without the connector (e.g. disabled), its field is not in the schema.
+    five = [p for name, p in parts.items() if name != NAME]
+    assert "EnvironmentDecision" not in build_schema(parts=five).as_str()
+
+
+MATTERS = """
+{ matters(first: 30) { edges { node {
+    projectCode
+    environment { fileNumber name status rawStatus decisionNumber }
+    sources { department status known }
+} } } }
+"""
+
+MATTER = """
+query($code: String!) { matter(projectCode: $code) {
+    projectCode name environment { fileNumber status } items { department kind }
+} }
+"""
+
+
+def test_make_run_starts_its_system_and_shows_its_part(installed: Path, tmp_path: Path) -> None:
+    """No configuration: the embedded default starts the plug-in's simulator like the five."""
+    from tests.gateway.hub import RunningHub
+
+    with RunningHub.start(tmp_path) as hub:
+        body = hub.query(MATTERS)
+        assert "errors" not in body, body["errors"][:3]
+        nodes = [edge["node"] for edge in body["data"]["matters"]["edges"]]
+        sources = {n["projectCode"]: {s["department"]: s for s in n["sources"]} for n in nodes}
+        assert all(s[NAME]["status"] == "OK" for s in sources.values())
+        known = [n for n in nodes if sources[n["projectCode"]][NAME]["known"]]
+        unknown = [n for n in nodes if not sources[n["projectCode"]][NAME]["known"]]
+        assert known and unknown  # the simulation knows every third project
+        assert all(n["environment"] and n["environment"][0]["fileNumber"].startswith(NAME) for n in known)
+        assert all(n["environment"] == [] for n in unknown)
+
+        code = known[0]["projectCode"]
+        one = hub.query(MATTER, {"code": code})
+    assert "errors" not in one, one["errors"]
+    matter = one["data"]["matter"]
+    assert matter["environment"] == [
+        {"fileNumber": d["fileNumber"], "status": d["status"]} for d in known[0]["environment"]
+    ]
+    assert {"department": NAME, "kind": f"{NAME}.approval"} in matter["items"]
 
 
 def test_uninstalled_it_is_gone_again(installed: Path) -> None:

@@ -7,7 +7,7 @@ end-to-end tests (test_app.py) run the real hub with its embedded departments.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,9 +17,11 @@ import strawberry
 from strawberry.types import Info
 
 from connectors.http import case_number_var, request_id_var
+from domain.records import EnterpriseProfile, ProjectProfile
 from gateway.app import create_app
 from gateway.config import Settings
 from gateway.services import Services
+from schema.matter_index import MatterIndex
 
 
 @strawberry.type
@@ -72,6 +74,24 @@ class FakeRegistry:
         self.closed = True
 
 
+class EmptyDirectory:
+    """A project directory that knows no project: the toy schemas list none."""
+
+    async def fetch_profiles(self, project_codes: Sequence[str]) -> Mapping[str, ProjectProfile]:
+        return {}
+
+    async def list_profiles(self) -> list[ProjectProfile]:
+        return []
+
+    async def fetch_enterprise(self, credit_code: str) -> EnterpriseProfile | None:
+        return None
+
+
+def empty_index() -> MatterIndex:
+    """A matter index over no projects (built at once when the lifespan starts it)."""
+    return MatterIndex(EmptyDirectory(), {})
+
+
 def toy_schema() -> Any:
     return strawberry.federation.Schema(query=Query, mutation=Mutation)
 
@@ -80,9 +100,10 @@ def toy_services(settings: Settings) -> Services:
     return Services(
         settings=settings,
         connectors={},
-        directory=None,  # type: ignore[arg-type]  # the toy schema lists no projects
+        directory=EmptyDirectory(),
         registry=FakeRegistry(),  # type: ignore[arg-type]
         cache=None,  # type: ignore[arg-type]
+        matter_index=empty_index(),
     )
 
 

@@ -37,7 +37,7 @@ async def test_ready_with_every_department_reported(make_hub: HubFactory) -> Non
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["status"] == "ready"
-    assert body["checks"] == {"registry": "ok", "cache": "ok"}
+    assert body["checks"] == {"registry": "ok", "cache": "ok", "index": "ok"}
     assert set(body["departments"]) == FIVE
     for report in body["departments"].values():
         assert report["status"] == "UP"
@@ -71,7 +71,7 @@ async def test_unreachable_registry_makes_the_replica_unready(make_hub: HubFacto
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "not ready"
-    assert body["checks"] == {"registry": "unreachable", "cache": "ok"}
+    assert body["checks"] == {"registry": "unreachable", "cache": "ok", "index": "ok"}
     assert "secret" not in response.text and str(port) not in response.text
 
 
@@ -91,7 +91,7 @@ async def test_unreachable_cache_makes_the_replica_degraded_not_unready(make_hub
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "degraded"
-    assert body["checks"] == {"registry": "ok", "cache": "unreachable"}
+    assert body["checks"] == {"registry": "ok", "cache": "unreachable", "index": "ok"}
     assert body["degraded"] == ["the shared cache is unreachable: departments are called without it"]
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import strawberry
 
-from domain.principal import Principal, Role
+from domain.principal import ANONYMOUS, Principal, Role
 from registry.store import Registry
 from schema.ledger import Mutation, Query, actor_of
 
@@ -14,10 +15,16 @@ SCHEMA = strawberry.Schema(query=Query, mutation=Mutation)
 ADMIN = Principal(subject="admin@zone", role=Role.ADMIN)
 
 
+@dataclass
+class LedgerContext:
+    """The part of the schema's ``HubContext`` the ledger's resolvers read."""
+
+    registry: Registry
+    principal: Principal = ANONYMOUS
+
+
 async def run(registry: Registry, query: str, principal: Principal | None = ADMIN, **variables: Any) -> Any:
-    context: dict[str, Any] = {"registry": registry}
-    if principal is not None:
-        context["principal"] = principal
+    context = LedgerContext(registry, principal or ANONYMOUS)
     return await SCHEMA.execute(query, variable_values=variables, context_value=context)
 
 
@@ -171,8 +178,9 @@ def test_the_actor_is_the_principal_or_system() -> None:
         def __init__(self, context: object) -> None:
             self.context = context
 
-    assert actor_of(Info({"principal": ADMIN})) == "admin@zone"  # type: ignore[arg-type]
-    assert actor_of(Info({})) == "system"  # type: ignore[arg-type]
+    registry: Any = None  # not read by actor_of
+    assert actor_of(Info(LedgerContext(registry, ADMIN))) == "admin@zone"  # type: ignore[arg-type]
+    assert actor_of(Info(LedgerContext(registry))) == "system"  # type: ignore[arg-type]
 
 
 async def test_illegal_transitions_and_unknowns_carry_their_codes(seeded: Registry) -> None:

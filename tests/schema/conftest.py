@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.registry import available
+from connectors.discovery import available
 from connectors.settings import BreakerSettings, CacheSettings, ConnectorSettings, RetrySettings
 from domain.principal import Role
 from fixtures.serve import RunningDepartments
@@ -157,18 +157,30 @@ async def make_hub(
     tmp_path: Path,
     demo_credentials: None,
 ) -> AsyncIterator[HubFactory]:
-    """``await make_hub(**hub_settings options)``: the app over the running departments."""
+    """``await make_hub(**hub_settings options)``: the app over the running departments.
+
+    ``faults`` (department -> fault settings) are set before the hub starts, so its
+    matter index is built with them; ``ready=False`` does not wait for that build
+    (which /readyz waits for) to finish.
+    """
     stack = AsyncExitStack()
     admin = httpx.AsyncClient()
     stack.push_async_callback(admin.aclose)
 
-    async def make(**options: Any) -> Hub:
+    async def make(
+        *, faults: dict[str, dict[str, Any]] | None = None, ready: bool = True, **options: Any
+    ) -> Hub:
+        for name, fault in (faults or {}).items():
+            response = await admin.put(f"{departments.urls[name]}/_admin/faults", json=fault)
+            response.raise_for_status()
         settings = hub_settings(departments.urls, tmp_path, world, **options)
         services = await Services.open(settings)
         stack.push_async_callback(services.aclose)
         app = create_app(settings, services=services)
         # ASGITransport does not run the lifespan; the app's lifespan installs the services.
         await stack.enter_async_context(app.router.lifespan_context(app))
+        if ready:
+            await services.matter_index.ready()  # the build the lifespan started
         client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub")
         stack.push_async_callback(client.aclose)
         return Hub(

@@ -17,7 +17,9 @@ import pytest
 
 from domain.errors import DepartmentTimeout
 from domain.records import DepartmentView, EnterpriseProfile, ProjectProfile
+from schema.departments import UTILITIES
 from schema.loaders import create_loaders
+from schema.parts import PartInput
 from schema.types import SourceStatus, _source, load_matters
 
 NAMES = ("planning", "civil_air_defence", "fire", "utilities", "real_estate")
@@ -81,8 +83,7 @@ class FakeDirectory:
 
 
 def info_for(connectors: dict[str, Any], directory: FakeDirectory) -> Any:
-    services = SimpleNamespace(connectors=connectors, directory=directory)
-    context = SimpleNamespace(loaders=create_loaders(services), as_of=date(2024, 6, 28), services=services)
+    context = SimpleNamespace(loaders=create_loaders(connectors, directory), as_of=date(2024, 6, 28))  # type: ignore[arg-type]
     return SimpleNamespace(context=context)
 
 
@@ -109,8 +110,9 @@ async def test_a_failing_department_fails_only_its_own_part(profiles: list[Proje
     matters = await load_matters(info_for(connectors, FakeDirectory()), profiles[:3])
     for matter in matters:
         with pytest.raises(DepartmentTimeout):
-            matter.fire_path()  # type: ignore[call-arg]
-        assert matter.utilities() == []
+            matter.department_view("fire")  # the firePath field is null with this error
+        utilities = PartInput("utilities", matter.department_view("utilities"), matter.as_of)
+        assert UTILITIES.show(utilities) == []
         sources = {n: _source(n, part) for n, part in matter._parts.items()}
         assert sources["fire"].status is SourceStatus.UNAVAILABLE
         assert sources["fire"].error_code == "DEPARTMENT_TIMEOUT"

@@ -45,6 +45,7 @@ from schema.permissions import (
     guard,
     requires,
 )
+from tests.gateway.conftest import EmptyDirectory, empty_index
 
 
 def credit_code(body: str) -> str:
@@ -289,9 +290,10 @@ async def make_secure_hub(tmp_path: Path) -> AsyncIterator[HubFactory]:
         services = Services(
             settings=settings,
             connectors={},
-            directory=None,  # type: ignore[arg-type]
+            directory=EmptyDirectory(),
             registry=registry,
             cache=None,  # type: ignore[arg-type]
+            matter_index=empty_index(),
         )
         app = create_app(settings, services=services, schema=toy_schema(settings))
         lifespan = app.router.lifespan_context(app)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -112,9 +113,14 @@ async def test_people_who_work_the_case_see_phones(secure_hub: SecureHub) -> Non
     assert body["data"]["matter"] == {"agentName": "王小明", "agentPhone": "13812345678"}
 
 
+@dataclass
+class _Context:
+    principal: Principal
+
+
 class _Info:
     def __init__(self, role: Role | None) -> None:
-        self.context = {"principal": Principal("x", role) if role else Principal("anonymous", None)}
+        self.context = _Context(Principal("x", role) if role else Principal("anonymous", None))
 
 
 @pytest.mark.parametrize("role", [None, *Role])

@@ -10,10 +10,10 @@ import httpx
 import pytest
 from aiocache import SimpleMemoryCache
 
-from connectors import registry
+from connectors import discovery
 from connectors.base import Connector
+from connectors.discovery import GROUP, ConnectorLoadError, build_connectors, discover
 from connectors.pipeline import CallPipeline
-from connectors.registry import GROUP, ConnectorLoadError, build_connectors, discover
 from connectors.settings import ConnectorSettings
 from domain.records import DepartmentView, HealthReport
 
@@ -66,13 +66,13 @@ def entry_points(monkeypatch: pytest.MonkeyPatch) -> list[EntryPoint]:
         assert group == GROUP
         return list(points)
 
-    monkeypatch.setattr(registry, "entry_points", fake)
+    monkeypatch.setattr(discovery, "entry_points", fake)
     return points
 
 
 def test_the_built_in_connectors_are_registered_as_entry_points() -> None:
-    assert BUILT_INS <= set(registry.available())
-    assert registry.available()["planning"] == "connectors.planning:PlanningConnector"
+    assert BUILT_INS <= set(discovery.available())
+    assert discovery.available()["planning"] == "connectors.planning:PlanningConnector"
 
 
 def test_discover_loads_registered_classes(entry_points: list[EntryPoint]) -> None:

@@ -8,10 +8,17 @@ package that declares one is all it takes to add a department::
 
     [project.entry-points."onematter.connectors"]
     environment = "onematter_environment.connector:EnvironmentConnector"
+
+A connector class may also name, by import path (``module:ATTRIBUTE``, loaded
+with ``load_attribute``), its ``part`` of a matter (a ``schema.MatterPart``:
+connectors know no GraphQL, so the class names it rather than imports it) and
+its ``simulator`` (a callable returning a ``SimulatedSystem``, which the
+embedded default starts like the five built-in department systems).
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import re
 from collections.abc import Callable, Mapping
@@ -48,6 +55,26 @@ def _entry_points() -> list[EntryPoint]:
             )
         found.setdefault(ep.name, ep)
     return list(found.values())
+
+
+def load_attribute(path: str) -> object:
+    """The object ``module:ATTRIBUTE`` names; ``ValueError`` if the path is malformed.
+
+    Import errors propagate: callers say which connector named the path.
+    """
+    module_name, _, attribute = path.partition(":")
+    if not module_name or not attribute:
+        raise ValueError(f"{path!r} is not 'module:ATTRIBUTE'")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+def declared(factory: object, attribute: str) -> str | None:
+    """The import path a connector class declares as ``part`` or ``simulator`` (None: none)."""
+    path = getattr(factory, attribute, None)
+    if path is not None and not isinstance(path, str):
+        name = getattr(factory, "name", factory)
+        raise ConnectorLoadError(f"connector {name!r}: {attribute} must be a 'module:ATTRIBUTE' string")
+    return path
 
 
 def available() -> dict[str, str]:
@@ -92,18 +119,12 @@ def discover(names: Callable[[str], bool] | None = None) -> dict[str, ConnectorF
     }
 
 
-def build_connectors(
-    settings_by_name: Mapping[str, ConnectorSettings],
-    *,
-    cache: BaseCache,
-    client_for: Callable[[str], httpx.AsyncClient],
-) -> dict[str, Connector]:
-    """Build every registered connector that is not disabled.
+def enabled_factories(settings_by_name: Mapping[str, ConnectorSettings]) -> dict[str, ConnectorFactory]:
+    """The connector classes the configuration enables, by name (imported, nothing built).
 
     A connector with no ``[connectors.NAME]`` table gets the default settings
-    (enabled); ``enabled = false`` skips it without importing it. ``client_for(name)``
-    returns the client for a department (the caller owns and closes it).
-    A table naming no registered connector is an error: it is usually a typo.
+    (enabled); ``enabled = false`` skips it without importing it. A table naming
+    no registered connector is an error: it is usually a typo.
     """
     registered = available()
     mapped = {n: s for n, s in settings_by_name.items() if s.mapping and s.enabled}
@@ -120,6 +141,22 @@ def build_connectors(
     }
     factories = discover(lambda name: name in wanted)
     factories.update({name: _mapped(name, s.mapping) for name, s in mapped.items() if s.mapping})
+    return factories
+
+
+def build_connectors(
+    settings_by_name: Mapping[str, ConnectorSettings],
+    *,
+    cache: BaseCache,
+    client_for: Callable[[str], httpx.AsyncClient],
+    factories: Mapping[str, ConnectorFactory] | None = None,
+) -> dict[str, Connector]:
+    """Build every enabled connector (``factories``, or ``enabled_factories(settings_by_name)``).
+
+    ``client_for(name)`` returns the client for a department (the caller owns and closes it).
+    """
+    if factories is None:
+        factories = enabled_factories(settings_by_name)
     connectors: dict[str, Connector] = {}
     for name, factory in factories.items():
         settings = settings_by_name.get(name, _DEFAULT)
