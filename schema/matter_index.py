@@ -43,6 +43,7 @@ from schema.paging import Window, slice_sorted
 log = logging.getLogger(__name__)
 
 DEFAULT_REFRESH_S = 60.0
+INDEX_BUILT = "matter index built"  # logged once, when the first build is done
 DEFAULT_CHUNK = 100  # projects per department batch call while indexing
 FIRST_RETRY_S = 5.0  # a first build that failed is retried this soon (then every refresh_s)
 YIELD_EVERY = 200  # projects summarised between yields to the event loop
@@ -304,7 +305,10 @@ class MatterIndex:
         self._views = views
         self._entries = entries
         self._by_code = {e.project_code: e for e in entries}
+        first = self._status.built_at is None
         self._status = IndexStatus(datetime.now(UTC), as_of, self.refresh_s, len(entries), stale)
+        if first:
+            log.info("%s: %d projects", INDEX_BUILT, len(entries))
         await self._announce(changes)
 
     async def refresh_project(self, project_code: str) -> list[Change]:

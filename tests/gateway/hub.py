@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 READY = "Application startup complete."
+INDEX_BUILT = "matter index built"  # schema.matter_index.INDEX_BUILT: what /readyz waits for
 ONEMATTER = Path(sys.executable).with_name("onematter")
 STARTUP_TIMEOUT_S = 120.0
 
@@ -101,8 +102,9 @@ class RunningHub:
         reader = threading.Thread(target=pump, daemon=True)
         reader.start()
         try:
-            ready = 0
-            while ready < workers:
+            # Each worker says it started and, once its matter index is built, that it is ready.
+            ready = built = 0
+            while ready < workers or built < workers:
                 try:
                     line = lines.get(timeout=STARTUP_TIMEOUT_S)
                 except queue.Empty:
@@ -111,6 +113,7 @@ class RunningHub:
                     raise RuntimeError("the hub exited during startup:\n" + hub.banner)
                 hub.lines.append(line)
                 ready += READY in line
+                built += INDEX_BUILT in line
             yield hub
         finally:
             if process.poll() is None:
