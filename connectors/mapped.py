@@ -36,6 +36,14 @@ if TYPE_CHECKING:
 
 __all__ = ["MappedConnector", "mapped_connector"]
 
+BUILT_IN_PARTS = {
+    "planning": "schema.departments:PLANNING",
+    "civil_air_defence": "schema.departments:CIVIL_AIR_DEFENCE",
+    "fire": "schema.departments:FIRE",
+    "utilities": "schema.departments:UTILITIES",
+    "real_estate": "schema.departments:REAL_ESTATE",
+}
+ITEMS_PART = "schema.departments:items_part"
 MAX_PAGES = 1_000  # a paged batch answer longer than this is the department's bug, not a loop
 
 
@@ -44,10 +52,13 @@ def mapped_connector(mapping: Mapping_ | str | Path) -> type[MappedConnector]:
     loaded = mapping if isinstance(mapping, Mapping_) else load_mapping(mapping)
     name = loaded.department.name
     class_name = "".join(part.title() for part in name.split("_")) + "MappedConnector"
+    # Its part of a matter (named by path: connectors know no GraphQL): a built-in
+    # department's own, or its items under its name when the mapping says part = "items".
+    part = BUILT_IN_PARTS.get(name) or (ITEMS_PART if loaded.part == "items" else None)
     return type(
         class_name,
         (MappedConnector,),
-        {"name": name, "title": loaded.department.title, "mapping": loaded},
+        {"name": name, "title": loaded.department.title, "mapping": loaded, "part": part},
     )
 
 

@@ -90,7 +90,7 @@ class Registration:
         return copied(cls, r, parcel_code=r.unit_number[:19])
 
 
-def _planning(part: PartInput) -> DepartmentItems:
+def _items(part: PartInput) -> DepartmentItems:
     items = part.view.items if part.view else ()
     return DepartmentItems(department=part.department, items=[ApprovalItem.of(i, part.as_of) for i in items])
 
@@ -113,10 +113,23 @@ def _real_estate(part: PartInput) -> list[Registration]:
     return [Registration.of(r) for r in part.view.registrations] if part.view else []
 
 
+def items_part(department: str) -> MatterPart:
+    """A department's items as its own field of Matter, named after it.
+
+    For a department with no part of its own (a mapping file's ``part = "items"``).
+    """
+    return MatterPart(
+        field=department,
+        type=DepartmentItems,
+        show=_items,
+        description=f"The items of {department}; null with an error when it failed.",
+    )
+
+
 PLANNING = MatterPart(
     field="planning",
     type=DepartmentItems,
-    show=_planning,
+    show=_items,
     description="Planning's items; null with an error when planning failed.",
 )
 CIVIL_AIR_DEFENCE = MatterPart(

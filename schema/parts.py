@@ -81,9 +81,11 @@ class PartLoadError(Exception):
 
 
 def load_part(department: str, path: str) -> DepartmentPart:
-    """Import ``module:ATTRIBUTE`` and check that it is a ``MatterPart``."""
+    """Import ``module:ATTRIBUTE``: a ``MatterPart``, or a callable making one for the department."""
     try:
         part = load_attribute(path)
+        if callable(part) and not isinstance(part, MatterPart):
+            part = part(department)
     except Exception as exc:
         raise PartLoadError(
             f"connector {department!r}: part {path!r} failed to load: {type(exc).__name__}: {exc}"

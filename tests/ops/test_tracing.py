@@ -76,6 +76,7 @@ async def make_traced(
             stack.push_async_callback(services.aclose)
             app = create_app(settings, services=services, tracer_provider=provider)
             await stack.enter_async_context(app.router.lifespan_context(app))
+            await services.matter_index.ready()  # what /readyz waits for: its calls are not the test's
             client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub")
             stack.push_async_callback(client.aclose)
             hub = Hub(
