@@ -112,5 +112,8 @@ async def test_department_health_only_for_roles_that_may_see_it(make_hub: HubFac
     probes.append(await hub.client.get("/readyz", headers={"Authorization": "Bearer not-a-token"}))
     for response in probes:
         assert response.status_code == 200
-        assert response.json() == {"status": "ready", "checks": {"registry": "ok", "cache": "ok"}}
+        assert response.json() == {
+            "status": "ready",
+            "checks": {"registry": "ok", "cache": "ok", "index": "ok"},
+        }
     assert set((await _readyz(hub)).json()["departments"]) == FIVE

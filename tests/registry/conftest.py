@@ -11,14 +11,25 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from itertools import count
 from pathlib import Path
 
 import pytest
 
+from domain.principal import ANONYMOUS, Principal
 from registry.seed import seed
 from registry.service import Ledger
 from registry.store import Registry, async_url
+
+
+@dataclass
+class LedgerContext:
+    """The part of the schema's ``HubContext`` the registry's resolvers read."""
+
+    registry: Registry
+    principal: Principal = ANONYMOUS
+
 
 PG_ENV = "ONEMATTER_TEST_DATABASE_URL"
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]

@@ -9,6 +9,7 @@ import strawberry
 from domain.principal import Principal, Role
 from registry.store import Registry
 from schema.catalogue import Query
+from tests.registry.conftest import LedgerContext
 
 SCHEMA = strawberry.Schema(query=Query)
 AUDITOR = Principal(subject="auditor@zone", role=Role.AUDITOR)
@@ -16,7 +17,7 @@ ENTERPRISE = Principal(subject="91350200776049653A", role=Role.ENTERPRISE, credi
 
 
 async def run(registry: Registry, query: str, principal: Principal = AUDITOR, **variables: Any) -> Any:
-    context = {"registry": registry, "principal": principal}
+    context = LedgerContext(registry, principal)
     return await SCHEMA.execute(query, variable_values=variables, context_value=context)
 
 

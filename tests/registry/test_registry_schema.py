@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import strawberry
@@ -10,17 +9,10 @@ import strawberry
 from domain.principal import ANONYMOUS, Principal, Role
 from registry.store import Registry
 from schema.ledger import Mutation, Query, actor_of
+from tests.registry.conftest import LedgerContext
 
 SCHEMA = strawberry.Schema(query=Query, mutation=Mutation)
 ADMIN = Principal(subject="admin@zone", role=Role.ADMIN)
-
-
-@dataclass
-class LedgerContext:
-    """The part of the schema's ``HubContext`` the ledger's resolvers read."""
-
-    registry: Registry
-    principal: Principal = ANONYMOUS
 
 
 async def run(registry: Registry, query: str, principal: Principal | None = ADMIN, **variables: Any) -> Any:
