@@ -75,21 +75,43 @@ class FakeRegistry:
 
 
 class EmptyDirectory:
-    """A project directory that knows no project: the toy schemas list none."""
+    """A project directory for the toy schemas: it knows the projects given (none by default)."""
+
+    def __init__(self, projects: Mapping[str, str] | None = None) -> None:
+        # project code -> owner's credit code
+        self.profiles = [toy_profile(code, owner) for code, owner in (projects or {}).items()]
 
     async def fetch_profiles(self, project_codes: Sequence[str]) -> Mapping[str, ProjectProfile]:
-        return {}
+        return {p.project_code: p for p in self.profiles if p.project_code in project_codes}
 
     async def list_profiles(self) -> list[ProjectProfile]:
-        return []
+        return list(self.profiles)
 
     async def fetch_enterprise(self, credit_code: str) -> EnterpriseProfile | None:
         return None
 
 
-def empty_index() -> MatterIndex:
-    """A matter index over no projects (built at once when the lifespan starts it)."""
-    return MatterIndex(EmptyDirectory(), {})
+def toy_profile(code: str, owner: str) -> ProjectProfile:
+    return ProjectProfile(
+        project_code=code,
+        name=f"project {code[-1]}",
+        enterprise=EnterpriseProfile(credit_code=owner, name=f"enterprise {owner[-2:]}"),
+        site="",
+        division="430472",
+        parcel_code="",
+        floors_above_ground=1,
+        foundation_depth_m=1.0,
+        ground_floor_area_m2=100.0,
+        total_area_m2=100.0,
+        is_plant=False,
+        special_fire=False,
+        phased_mode="NONE",
+    )
+
+
+def empty_index(projects: Mapping[str, str] | None = None) -> MatterIndex:
+    """A matter index over the toy projects given (built at once when the lifespan starts it)."""
+    return MatterIndex(EmptyDirectory(projects), {})
 
 
 def toy_schema() -> Any:

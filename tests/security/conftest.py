@@ -290,10 +290,10 @@ async def make_secure_hub(tmp_path: Path) -> AsyncIterator[HubFactory]:
         services = Services(
             settings=settings,
             connectors={},
-            directory=EmptyDirectory(),
+            directory=EmptyDirectory(PROJECTS),
             registry=registry,
             cache=None,  # type: ignore[arg-type]
-            matter_index=empty_index(),
+            matter_index=empty_index(PROJECTS),  # the index knows each toy project's owner
         )
         app = create_app(settings, services=services, schema=toy_schema(settings))
         lifespan = app.router.lifespan_context(app)
