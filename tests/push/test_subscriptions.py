@@ -337,3 +337,20 @@ async def test_a_notice_refreshes_past_the_fresh_cache(
             assert (update["oldStatus"], update["newStatus"]) == ("SUSPENDED", "IN_REVIEW")
             items = {i["kind"]: i["status"] for i in update["matter"]["planning"]["items"]}
             assert items["planning.layout_plan"] == "IN_REVIEW"  # the cache holds the new answer too
+
+
+async def test_a_websocket_from_another_origin_is_refused(live_hub: LiveHub) -> None:
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import InvalidStatus
+    from websockets.typing import Origin, Subprotocol
+
+    url = live_hub.url.replace("http://", "ws://") + "/graphql"
+    protocols = [Subprotocol("graphql-transport-ws")]
+    try:
+        async with connect(url, subprotocols=protocols, origin=Origin("http://portal.elsewhere.example")):
+            raise AssertionError("a page on another origin opened a WebSocket")
+    except InvalidStatus as refused:
+        assert refused.response.status_code == 403
+    async with connect(url, subprotocols=protocols, origin=Origin(live_hub.url)) as same_origin:
+        await same_origin.send('{"type": "connection_init"}')
+        assert '"connection_ack"' in str(await same_origin.recv())
