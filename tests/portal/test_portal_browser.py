@@ -48,6 +48,12 @@ class Browser:
             assert f"{parts.scheme}://{parts.netloc}" == self.origin, url
 
 
+async def expect_count(locator: Any, count: int) -> None:
+    from playwright.async_api import expect
+
+    await expect(locator).to_have_count(count)
+
+
 @pytest.fixture
 async def browser_for() -> AsyncIterator[Any]:
     from playwright.async_api import async_playwright
@@ -107,7 +113,7 @@ async def test_search_matter_page_live_update_and_coverage(portal_hub: LiveHub, 
     await page.fill("#search", "上河九章")
     link = page.locator("#results a", has_text="天嘉·上河九章")
     await link.wait_for()
-    assert await page.locator("#results li").count() == 1
+    await expect_count(page.locator("#results li"), 1)
     await browser.screenshot("search")
 
     # Its matter page: the earthwork phase is eligible, and the blockers are listed.

@@ -56,35 +56,31 @@ async function searchPage() {
   const results = h("ol", { id: "results", class: "results" });
   const notice = h("div", {});
   clear(main, h("h1", {}, "项目查询"), h("form", { class: "search", onsubmit: (e) => e.preventDefault() }, input), notice, results);
-  const all = [];
-  let after = null;
-  for (let page = 0; page < 50; page += 1) {
-    const answer = await api.query("PortalSearch", { after });
+  let asked = 0;
+  const show = async () => {
+    const words = input.value.trim();
+    const mine = ++asked;
+    // The hub searches names and code prefixes (matters' filter.search) over what the reader may see.
+    const answer = await api.query("PortalSearch", { filter: words ? { search: words } : null });
+    if (mine !== asked) return; // a later search has been asked for
     const matters = answer.data && answer.data.matters;
-    if (!matters) {
-      clear(notice, errorsBox(answer.errors || [{ message: "查询失败" }]));
-      return;
-    }
-    all.push(...matters.nodes);
-    if (!matters.pageInfo.hasNextPage) break;
-    after = matters.pageInfo.endCursor;
-  }
-  const show = () => {
-    const q = input.value.trim().toLowerCase();
-    const found = all.filter((m) => !q
-      || (m.name || "").toLowerCase().includes(q)
-      || ((m.enterprise && m.enterprise.name) || "").toLowerCase().includes(q)
-      || m.projectCode.startsWith(q));
-    clear(results, found.slice(0, 50).map((m) => h("li", {},
+    clear(notice, errorsBox(answer.errors));
+    if (!matters) return;
+    clear(results, matters.nodes.map((m) => h("li", {},
       h("a", { href: `/portal/matters/${encodeURIComponent(m.projectCode)}` }, m.name || m.projectCode),
       h("span", { class: "meta" }, ` ${m.projectCode} · ${(m.enterprise && m.enterprise.name) || ""} · ${m.stageLabel || ""}`))));
-    if (!found.length) results.append(h("li", { class: "empty" }, "没有找到匹配的项目"));
+    if (!matters.nodes.length) results.append(h("li", { class: "empty" }, "没有找到匹配的项目"));
+    else if (matters.totalCount > matters.nodes.length) results.append(h("li", { class: "more" }, `共 ${matters.totalCount} 个，显示前 ${matters.nodes.length} 个`));
+    main.dataset.ready = "true";
   };
-  input.addEventListener("input", show);
+  let timer = null;
+  input.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(show, 250);
+  });
   const initial = new URLSearchParams(location.search).get("q");
   if (initial) input.value = initial;
-  show();
-  main.dataset.ready = "true";
+  await show();
 }
 
 // -- the matter page --------------------------------------------------------------------
