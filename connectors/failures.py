@@ -29,6 +29,16 @@ from domain.errors import (
     DepartmentUnavailable,
 )
 
+__all__ = [
+    "PARSE_ERRORS",
+    "TRANSIENT_STATUSES",
+    "check_response",
+    "malformed",
+    "parsed",
+    "retry_after_s",
+    "translate",
+]
+
 T = TypeVar("T")
 log = logging.getLogger("onematter.connectors")
 

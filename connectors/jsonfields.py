@@ -11,6 +11,24 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
+__all__ = [
+    "array",
+    "boolean",
+    "flag",
+    "get",
+    "integer",
+    "number",
+    "obj",
+    "opt_integer",
+    "opt_obj",
+    "opt_string",
+    "opt_text",
+    "segment",
+    "string",
+    "strings",
+    "text",
+]
+
 
 def segment(value: str) -> str:
     """A path segment, percent-encoded so that a code can never change the path."""

@@ -26,6 +26,8 @@ from domain.errors import DepartmentRejected
 if TYPE_CHECKING:
     from connectors.settings import ConnectorSettings
 
+__all__ = ["ClientCredentials", "Token"]
+
 
 @dataclass(frozen=True, slots=True)
 class Token:

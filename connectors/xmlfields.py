@@ -14,6 +14,8 @@ from collections.abc import Iterator
 
 from lxml import etree
 
+__all__ = ["Reader", "UnsafeXml", "parse_xml", "text_of", "xml_safe"]
+
 
 class UnsafeXml(ValueError):
     """The answer carried a DOCTYPE (entity declarations, external subsets): refused."""
