@@ -9,15 +9,6 @@ from vulture.whitelist_utils import Whitelist
 
 _ = Whitelist()
 
-# Strawberry output types in tests: fields declared as annotated attributes, read by
-# GraphQL (schema/'s own are left out of the report by `make deadcode`).
-_.agent_name  # tests/security/conftest.py toy schema
-_.agent_phone  # tests/security/conftest.py toy schema
-_.stages  # tests/security/conftest.py toy schema
-_.liaison_phone  # tests/security/conftest.py toy schema
-_.upstream_request_id  # tests/gateway/conftest.py toy schema
-_.upstream_case_number  # tests/gateway/conftest.py toy schema
-
 # Strawberry resolver methods in schema/, read by GraphQL.
 _.connected_departments  # schema/matter.py: Query.connectedDepartments
 _.stage_label  # schema/types.py: Matter.stageLabel
@@ -50,10 +41,14 @@ _.isolation_level
 # Found by name: uvicorn's --factory target (gateway/serve.py), entry-point targets
 # in tests/connectors/test_registry.py, pytest fixtures requested by parameter name.
 _.create_app_from_env
+_.items_part  # "schema.departments:items_part" in connectors/mapped.py
 _.Misnamed
 _.Exploding
 _.contract_credentials
-_.no_env_secret
+
+# Library hooks: httpx.Cookies (connectors/http.py), class machinery (schema/parts.py).
+_.extract_cookies
+_.__annotations__
 
 # bench/load.py: fields of the result record written to the JSON report (asdict).
 _.rps
