@@ -189,6 +189,15 @@ class CallSpans:
         }
         if event.code:
             attributes["onematter.error.code"] = event.code
+        from connectors.http import case_number_var, request_id_var
+
+        for attribute, var in (
+            ("onematter.request_id", request_id_var),
+            ("onematter.case_number", case_number_var),
+        ):
+            value = var.get()
+            if value:
+                attributes[attribute] = value
         span = tracer.start_span(
             f"{event.department} {event.op}", kind=SpanKind.INTERNAL, attributes=attributes, start_time=start
         )

@@ -41,7 +41,6 @@ log = logging.getLogger("onematter.tracing")
 SERVICE_NAME = "onematter-hub"
 # Routes named as themselves in span names; anything else is one name (span names stay few).
 ROUTES = frozenset({"/graphql", "/metrics", "/livez", "/readyz", "/healthz", "/"})
-_CASE_HEADER = b"x-case-number"
 _PROTOCOLS = {"http/protobuf": "otlp_proto_http", "grpc": "otlp_proto_grpc"}
 
 
@@ -166,14 +165,9 @@ class TraceMiddleware:
 
         from gateway.context import safe_id
 
-        carrier: dict[str, str] = {}
-        case_number = None
-        for name, value in scope["headers"]:
-            key = name.decode("latin-1")
-            if key in ("traceparent", "tracestate", "baggage"):
-                carrier[key] = value.decode("latin-1")
-            elif name == _CASE_HEADER:
-                case_number = safe_id(value.decode("latin-1"))
+        # Every header: OTEL_PROPAGATORS may name formats other than W3C trace context (b3, …).
+        carrier = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+        case_number = safe_id(carrier.get("x-case-number"))
         parent = propagate.extract(carrier)
         method = scope["method"]
         path = scope["path"]

@@ -6,9 +6,10 @@
 // $ROUTER_TOKEN` when set: a production hub shows its SDL only to signed-in roles)
 // and composes them with The Guild's Federation 2 composition; a failed fetch or
 // composition keeps the last good supergraph. Each client's Authorization,
-// X-Request-Id and X-Case-Number headers go on to the subgraphs: the hub authorises
-// every field itself and logs the request id and case number. The W3C `traceparent`
-// is sent on by the gateway's own OpenTelemetry support when that is configured.
+// X-Request-Id, X-Case-Number and W3C trace context (traceparent, tracestate) headers
+// go on to the subgraphs: the hub authorises every field itself, logs the request id
+// and case number, and continues the caller's trace. The gateway's own OpenTelemetry
+// spans are not set up here.
 import { defineConfig } from '@graphql-hive/gateway';
 import { composeServices, compositionHasErrors } from '@theguild/federation-composition';
 import { parse } from 'graphql';
@@ -74,6 +75,9 @@ export const gatewayConfig = defineConfig({
       authorization: request.headers.get('authorization'),
       'x-request-id': request.headers.get('x-request-id'),
       'x-case-number': request.headers.get('x-case-number'),
+      // The caller's trace goes on to the hub, which continues it (or starts one).
+      traceparent: request.headers.get('traceparent'),
+      tracestate: request.headers.get('tracestate'),
     }),
   },
 });

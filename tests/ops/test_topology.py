@@ -11,9 +11,10 @@ Two ``onematter serve`` replicas share a fresh PostgreSQL database and a Redis
 namespace (both removed afterwards; tests/ops/test_replicas.py's fixtures), a
 round-robin TCP balancer in this process stands for the load balancer, the
 router composes the hub with a second subgraph that extends ``Matter``, and
-the test checks a query crossing both, a department outage surfacing through
-the router with its error extensions, and the router still answering after a
-replica is killed. Needs node and ``npm ci --prefix deploy/router`` (``make
+the test checks a query crossing both (with the caller's request id and trace
+reaching the departments), a department outage surfacing through the router
+with its error extensions, and the router still answering after a replica is
+killed. Needs node and ``npm ci --prefix deploy/router`` (``make
 test`` runs it); without node it skips.
 """
 
@@ -213,6 +214,14 @@ def topology(
     # The replicas run on deploy/hub.toml, as in compose.yaml (production mode), with the
     # addresses of this machine's services and departments as environment overrides.
     env = replica_env(shared, departments)
+    # Tracing on, exporting nowhere: the replicas continue the caller's trace to the departments.
+    env |= {"ONEMATTER__OPS__TRACING": "true", "OTEL_TRACES_EXPORTER": "none"}
+    # Fire uncached: each matter asks it (the matter index the replicas build at start
+    # fills the other departments' caches), so its outage and the headers it got show.
+    env |= {
+        "ONEMATTER__CONNECTORS__FIRE__CACHE__TTL_S": "0",
+        "ONEMATTER__CONNECTORS__FIRE__CACHE__STALE_S": "0",
+    }
     folder = tmp_path_factory.mktemp("topology")
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("ONEMATTER__")}
     with (
@@ -293,7 +302,9 @@ def test_a_query_crosses_the_hub_and_the_second_subgraph(
     topology: dict[str, Any], departments: EmbeddedDepartments, world: World
 ) -> None:
     code = codes(world, 1)[0]
-    response = through_router(topology, code, **{"X-Request-Id": "router-run-1"})
+    trace_id = secrets.token_hex(16)
+    headers = {"X-Request-Id": "router-run-1", "traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"}
+    response = through_router(topology, code, **headers)
     assert response.status_code == 200, response.text
     body = response.json()
     assert "errors" not in body, body["errors"]
@@ -306,14 +317,17 @@ def test_a_query_crosses_the_hub_and_the_second_subgraph(
     )
     assert "errors" in refused.json(), refused.text
     # The router passed the request id on; the hub sent it to the departments.
-    seen = httpx.get(f"{departments.urls['planning']}/_admin/requests", timeout=10).json()
-    assert any(r["headers"].get("x-request-id") == "router-run-1" for r in seen)
+    seen = httpx.get(f"{departments.urls['fire']}/_admin/requests", timeout=10).json()
+    ours = [r["headers"] for r in seen if r["headers"].get("x-request-id") == "router-run-1"]
+    assert ours
+    # And the caller's trace: client -> router -> hub -> department, one trace id.
+    assert {h["traceparent"].split("-")[1] for h in ours} == {trace_id}
 
 
 def test_a_department_outage_surfaces_through_the_router(
     topology: dict[str, Any], departments: EmbeddedDepartments, world: World
 ) -> None:
-    code = codes(world, 2)[1]  # not fetched before: nothing cached for it
+    code = codes(world, 2)[1]
     fire = departments.urls["fire"]
     httpx.put(f"{fire}/_admin/faults", json={"maintenance": True}, timeout=10).raise_for_status()
     try:
