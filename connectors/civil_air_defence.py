@@ -111,6 +111,7 @@ class CivilAirDefenceConnector:
     name = NAME
     title = "人民防空办公室"
     part = "schema.departments:CIVIL_AIR_DEFENCE"  # its field of Matter (connectors know no GraphQL)
+    option_names = frozenset({"path", "batch_size"})  # [connectors.NAME.options] keys; any other is refused
 
     def __init__(self, *, settings: ConnectorSettings, client: httpx.AsyncClient, cache: BaseCache) -> None:
         self.settings = settings

@@ -160,6 +160,13 @@ def build_connectors(
     connectors: dict[str, Connector] = {}
     for name, factory in factories.items():
         settings = settings_by_name.get(name, _DEFAULT)
+        known: frozenset[str] | None = getattr(factory, "option_names", None)  # if the connector declares it
+        stray = sorted(set(settings.options) - known) if known is not None else []
+        if stray:
+            raise ConnectorLoadError(
+                f"invalid configuration: [connectors.{name}.options] {stray[0]}: unknown key "
+                f"(known: {', '.join(sorted(known or ())) or 'none'})"
+            )
         try:
             connectors[name] = factory(settings=settings, client=client_for(name), cache=cache)
         except Exception as exc:

@@ -90,6 +90,7 @@ class FireConnector:
     name = NAME
     title = "消防救援支队"
     part = "schema.departments:FIRE"  # its field of Matter (connectors know no GraphQL)
+    option_names = frozenset({"batch_size"})  # [connectors.NAME.options] keys; any other is refused
 
     def __init__(self, *, settings: ConnectorSettings, client: httpx.AsyncClient, cache: BaseCache) -> None:
         self.settings = settings

@@ -104,6 +104,7 @@ class PlanningConnector:
     name = NAME
     title = "自然资源和规划局"
     part = "schema.departments:PLANNING"  # its field of Matter (connectors know no GraphQL)
+    option_names = frozenset({"page_size"})  # [connectors.NAME.options] keys; any other is refused
 
     def __init__(self, *, settings: ConnectorSettings, client: httpx.AsyncClient, cache: BaseCache) -> None:
         self.settings = settings

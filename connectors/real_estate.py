@@ -102,6 +102,8 @@ class RealEstateConnector:
     name = NAME
     title = "不动产登记中心"
     part = "schema.departments:REAL_ESTATE"  # its field of Matter (connectors know no GraphQL)
+    # [connectors.NAME.options] keys; any other is refused
+    option_names = frozenset({"batch_size", "token_path", "token_margin_s"})
 
     def __init__(self, *, settings: ConnectorSettings, client: httpx.AsyncClient, cache: BaseCache) -> None:
         self.settings = settings

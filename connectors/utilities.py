@@ -92,6 +92,7 @@ class UtilitiesConnector:
     name = NAME
     title = "水电气讯联合报装"
     part = "schema.departments:UTILITIES"  # its field of Matter (connectors know no GraphQL)
+    option_names: frozenset[str] = frozenset()  # [connectors.NAME.options] keys; any other is refused
 
     def __init__(self, *, settings: ConnectorSettings, client: httpx.AsyncClient, cache: BaseCache) -> None:
         self.settings = settings
