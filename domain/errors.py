@@ -15,6 +15,8 @@
     │   │                             (connectors.registry)
     │   ├── MappingError              a declarative connector's mapping file is invalid;
     │   │                             file, line and key named (connectors.mapping_format)
+    │   ├── PartLoadError             a connector's Matter part cannot be loaded or used
+    │   │                             (schema.parts)
     │   └── ServicesError             the hub cannot start with these settings (gateway.services)
     ├── AuthenticationError           UNAUTHENTICATED: the bearer token was refused; an HTTP 401
     │                                 before GraphQL runs (gateway.auth)

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Optional, cast
 import strawberry
 
 from connectors.discovery import ConnectorLoadError, declared, load_attribute
+from domain.errors import ConfigError
 from domain.records import DepartmentView
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ class DepartmentPart:
     part: MatterPart
 
 
-class PartLoadError(Exception):
+class PartLoadError(ConfigError):
     """A connector's part cannot be loaded or used; the message names it and says why."""
 
 
