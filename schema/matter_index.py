@@ -269,7 +269,7 @@ class MatterIndex:
             if isinstance(result, BaseException):
                 if not isinstance(result, Exception):
                     raise result
-                stale[name] = result.code if isinstance(result, HubError) else "INTERNAL"
+                stale[name] = result.code if isinstance(result, HubError) else HubError.code
                 views[name] = self._views.get(name, {})
                 continue
             previous = self._views.get(name, {})
