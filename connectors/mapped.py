@@ -23,6 +23,7 @@ from connectors.failures import parsed
 from connectors.http import health_check
 from connectors.jsonfields import segment
 from connectors.mapping_format import MANY_SLOTS, SLOTS, FieldSpec, Mapping_, Request, load_mapping, parse_day
+from connectors.oauth import ClientCredentials
 from connectors.pipeline import CallPipeline, check_response, with_source, with_sources
 from domain.errors import DepartmentRejected
 from domain.records import DepartmentView, EventKind, HealthReport, ItemEvent, Lifecycle
@@ -44,6 +45,7 @@ BUILT_IN_PARTS = {
     "real_estate": "schema.departments:REAL_ESTATE",
 }
 ITEMS_PART = "schema.departments:items_part"
+TOKEN_MARGIN_S = 30.0  # oauth2: renew a token this long before it expires
 MAX_PAGES = 1_000  # a paged batch answer longer than this is the department's bug, not a loop
 
 
@@ -84,9 +86,16 @@ class MappedConnector:
             password = settings.secret(auth.password, default_env=_env(self.name, auth.password))
             if user is not None and password is not None:
                 self._auth = httpx.BasicAuth(user, password)
-        elif auth.style == "oauth2":
-            self._auth = _ClientCredentials(
-                self, auth.token_path, auth.client_id, auth.client_secret, auth.scope
+        self._tokens: ClientCredentials | None = None
+        if auth.style == "oauth2":
+            self._tokens = ClientCredentials(
+                client=client,
+                settings=settings,
+                department=self.name,
+                token_path=auth.token_path,
+                margin_s=TOKEN_MARGIN_S,
+                clock=lambda: self.pipeline.clock(),
+                env_prefix=f"ONEMATTER_{self.name.upper()}",
             )
 
     def __repr__(self) -> str:  # never show a credential
@@ -169,14 +178,17 @@ class MappedConnector:
     ) -> httpx.Response:
         path = request.path.format_map({k: segment(v) for k, v in values.items()})
         params = {**{k: v.format_map(values) for k, v in request.query.items()}, **extra}
-        options: dict[str, Any] = {"params": params or None, "headers": self._headers or None}
+        options: dict[str, Any] = {"params": params or None}
+        if self._headers:
+            options["headers"] = self._headers
         if request.json_body is not None:
             options["json"] = _fill(request.json_body, values, codes)
         elif request.form is not None:
             options["data"] = {k: v.format_map(values) for k, v in request.form.items()}
         if self._auth is not None:
             options["auth"] = self._auth
-        response = await self.client.request(request.method, path, **options)
+        send = self._tokens.request if self._tokens is not None else self.client.request
+        response = await send(request.method, path, **options)
         if response.status_code in self.mapping.response.busy:
             response.status_code = 503  # the department's own word for "try again"
         if response.status_code not in self.mapping.response.not_found or request is not self.mapping.lookup:
@@ -362,49 +374,3 @@ def _next_page(
     if paging.style == "page":
         return {paging.page: str(int(current[paging.page]) + 1), paging.size: str(paging.per_page)}
     return {paging.offset: str(int(current[paging.offset]) + got), paging.limit: str(paging.per_page)}
-
-
-class _ClientCredentials(httpx.Auth):
-    """OAuth2 client credentials: one token kept per connector, renewed on a 401."""
-
-    requires_response_body = True
-
-    def __init__(self, connector: MappedConnector, path: str, client_id: str, secret: str, scope: str | None):
-        self._connector = connector
-        self._path, self._client_id, self._secret, self._scope = path, client_id, secret, scope
-        self._token: str | None = None
-        self._lock = asyncio.Lock()
-
-    async def _renew(self, stale: str | None) -> str:
-        async with self._lock:  # concurrent calls share one token request
-            if self._token is not None and self._token != stale:
-                return self._token
-            settings = self._connector.settings
-            form = {"grant_type": "client_credentials"}
-            if self._scope:
-                form["scope"] = self._scope
-            name = self._connector.name
-            user = settings.secret(self._client_id, default_env=_env(name, self._client_id)) or ""
-            password = settings.secret(self._secret, default_env=_env(name, self._secret)) or ""
-            response = await self._connector.client.post(
-                self._path, data=form, auth=httpx.BasicAuth(user, password)
-            )
-            check_response(response, department=self._connector.name)
-            token = parsed(self._connector.name, lambda: response.json()["access_token"])
-            if not isinstance(token, str):
-                raise DepartmentRejected(
-                    f"{self._connector.name} issued no token",
-                    department=self._connector.name,
-                    status_code=None,
-                )
-            self._token = token
-            return token
-
-    async def async_auth_flow(self, request: httpx.Request):  # type: ignore[no-untyped-def]
-        token = self._token or await self._renew(None)
-        request.headers["Authorization"] = f"Bearer {token}"
-        response = yield request
-        if response.status_code == 401:
-            token = await self._renew(token)
-            request.headers["Authorization"] = f"Bearer {token}"
-            yield request

@@ -160,10 +160,11 @@ class Auth(_Strict):
     credential: str = Field("api_key", description="api_key: the credential holding the key")
     username: str = Field("username", description="basic: the credential holding the user name")
     password: str = Field("password", description="basic: the credential holding the password")
-    token_path: str = Field("/oauth/token", description="oauth2: client-credentials token endpoint")
-    client_id: str = Field("client_id", description="oauth2: the credential holding the client id")
-    client_secret: str = Field("client_secret", description="oauth2: the credential holding the secret")
-    scope: str | None = None
+    token_path: str = Field(
+        "/oauth/token",
+        pattern=r"^/",
+        description="oauth2: the token endpoint (credentials client_id, client_secret)",
+    )
 
     @model_validator(mode="after")
     def _coherent(self) -> Self:
