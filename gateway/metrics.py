@@ -162,6 +162,21 @@ def instrument(services: Services) -> None:
 # -- HTTP requests ---------------------------------------------------------------------
 
 
+class ResponseStatus:
+    """An ASGI ``send`` that remembers the response's status (500 until one is sent)."""
+
+    __slots__ = ("send", "status")
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.status = 500
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        await self.send(message)
+
+
 class MetricsMiddleware:
     """Time every HTTP request; the GraphQL extension below names its operation."""
 
@@ -174,21 +189,14 @@ class MetricsMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500
-
-        async def recording(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        recording = ResponseStatus(send)
         try:
             await self.app(scope, receive, recording)
         finally:
             path = scope["path"]
             state = scope.get("state") or {}
             operation = state.get(OPERATION_STATE_KEY) or (path if path in KNOWN_PATHS else "other")
-            key = (operation, str(status))
+            key = (operation, str(recording.status))
             child = self._children.get(key)
             if child is None:
                 child = self._children[key] = REQUEST_DURATION.labels(*key)

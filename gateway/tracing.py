@@ -31,10 +31,11 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from starlette.middleware import Middleware
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from connectors.http import request_id_var
 from connectors.tracing import CallSpans, tracer_var
+from gateway.metrics import ResponseStatus
 
 log = logging.getLogger("onematter.tracing")
 
@@ -190,14 +191,7 @@ class TraceMiddleware:
             kind=SpanKind.SERVER,
             attributes=attributes,
         )
-        status = 500
-
-        async def recording(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        recording = ResponseStatus(send)
         attached = context.attach(trace.set_span_in_context(span, parent))
         traced = tracer_var.set(self.client_tracer)
         try:
@@ -209,6 +203,7 @@ class TraceMiddleware:
         finally:
             tracer_var.reset(traced)
             context.detach(attached)
+            status = recording.status
             span.set_attribute("http.response.status_code", status)
             if status >= 500:
                 span.set_attribute("error.type", str(status))

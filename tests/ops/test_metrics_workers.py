@@ -10,36 +10,26 @@ from __future__ import annotations
 import os
 import queue
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from fixtures.world import World
 from gateway.config import Settings
 from gateway.embedded import (
     DEMO_CREDENTIALS,
-    FIXTURE_DEPARTMENTS,
     EmbeddedDepartments,
     embed_environment,
-    start_embedded,
 )
-from tests.conftest import AS_OF, PROJECTS, SEED
+from tests.conftest import AS_OF
 from tests.gateway.hub import RunningHub
 from tests.ops.conftest import MATTER, complete_project, samples, value
+from tests.ops.test_replicas import departments
+
+__all__ = ["departments"]  # the module-scoped department systems of the two-replica test
 
 BREAKER = "onematter_department_breaker_state"
 WAIT_S = 60.0
-
-
-@pytest.fixture(scope="module")
-def departments() -> Iterator[EmbeddedDepartments]:
-    running = start_embedded(list(FIXTURE_DEPARTMENTS), seed=SEED, projects=PROJECTS, as_of=AS_OF)
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 def hub_env(departments: EmbeddedDepartments) -> dict[str, str]:
