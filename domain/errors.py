@@ -12,7 +12,7 @@
     │   │                             the message says where
     │   ├── CacheConfigError          the [cache] settings are unusable (connectors.cache)
     │   ├── ConnectorLoadError        a connector entry point cannot be loaded or used
-    │   │                             (connectors.registry)
+    │   │                             (connectors.discovery)
     │   ├── MappingError              a declarative connector's mapping file is invalid;
     │   │                             file, line and key named (connectors.mapping_format)
     │   ├── PartLoadError             a connector's Matter part cannot be loaded or used

@@ -207,14 +207,12 @@ async def _preflight(settings: Settings, *, seed_ledger: bool = False) -> str | 
     report's delegation ledger, so auditors see the 346 items at once; a
     registry that holds anything is left as it is.
     """
-    from connectors.cache import CacheConfigError
-    from connectors.discovery import ConnectorLoadError
     from domain.errors import HubError
-    from gateway.services import Services, ServicesError
+    from gateway.services import Services
 
     try:
         services = await Services.open(settings)
-    except (ServicesError, ConnectorLoadError, CacheConfigError, HubError, ConfigError) as exc:
+    except HubError as exc:  # ConfigError and its kind (cache, connectors, parts, services) included
         return str(exc)
     except OSError as exc:  # e.g. the database or Redis is unreachable
         return f"cannot start: {exc}"
