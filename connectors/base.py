@@ -19,8 +19,9 @@ from domain.records import DepartmentView, EnterpriseProfile, HealthReport, Proj
 if TYPE_CHECKING:
     from aiocache.base import BaseCache
 
-    from connectors.pipeline import CallPipeline
+    from connectors.pipeline import CallPipeline, Fetched
     from connectors.settings import ConnectorSettings
+    from domain.errors import ConnectorError
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,24 @@ class Connector(Protocol):
 
     async def aclose(self) -> None:
         """Release what the connector holds (not the client: the hub owns it)."""
+
+
+@runtime_checkable
+class AnswersEachProject(Protocol):
+    """A connector whose batch lookup settles each project on its own.
+
+    ``fetch_answers`` is ``fetch_projects`` without the all-or-nothing: per project,
+    a ``Fetched`` (its view, or None when the department does not know it, and
+    where the answer came from: fresh, or a stale copy with the copy's time and
+    why the fresh call failed) or that project's ``ConnectorError`` (no copy).
+    The hub's loaders use it when a connector has it, so one project without a
+    copy never blanks the others of a batch.
+    """
+
+    async def fetch_answers(
+        self, project_codes: Sequence[str]
+    ) -> Mapping[str, Fetched[DepartmentView | None] | ConnectorError]:
+        """Each project's answer; codes the department cannot be asked for are absent."""
 
 
 @runtime_checkable

@@ -37,9 +37,9 @@ from lxml import etree
 
 from connectors.failures import check_response, parsed
 from connectors.http import health_check
-from connectors.pipeline import CallPipeline, with_source, with_sources
+from connectors.pipeline import CallPipeline, Fetched, settled_sources, with_source, with_sources
 from connectors.xmlfields import Reader, parse_xml, text_of, xml_safe
-from domain.errors import DepartmentMalformed, DepartmentRejected, DepartmentUnavailable
+from domain.errors import ConnectorError, DepartmentMalformed, DepartmentRejected, DepartmentUnavailable
 from domain.records import (
     ApprovalItem,
     CivilAirDefenceDecision,
@@ -139,6 +139,15 @@ class CivilAirDefenceConnector:
             return {}
         found = await self.pipeline.call_batch("case", codes, self._query_cases)
         return with_sources(found)
+
+    async def fetch_answers(
+        self, project_codes: Sequence[str]
+    ) -> Mapping[str, Fetched[DepartmentView | None] | ConnectorError]:
+        """``fetch_projects``, each project settled alone (``connectors.base.AnswersEachProject``)."""
+        codes = [c for c in dict.fromkeys(project_codes) if xml_safe(c)]
+        if not codes:
+            return {}
+        return settled_sources(await self.pipeline.call_batch_settled("case", codes, self._query_cases))
 
     async def health(self) -> HealthReport:
         """``GET /health``: 200 UP, 503 MAINTENANCE, anything else DOWN (not cached)."""

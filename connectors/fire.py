@@ -25,8 +25,15 @@ from connectors import jsonfields as j
 from connectors.failures import parsed
 from connectors.http import health_check
 from connectors.jsonfields import segment
-from connectors.pipeline import CallPipeline, check_response, with_source, with_sources
-from domain.errors import DepartmentRejected
+from connectors.pipeline import (
+    CallPipeline,
+    Fetched,
+    check_response,
+    settled_sources,
+    with_source,
+    with_sources,
+)
+from domain.errors import ConnectorError, DepartmentRejected
 from domain.records import (
     ApprovalItem,
     DepartmentView,
@@ -119,6 +126,15 @@ class FireConnector:
             return {}
         found = await self.pipeline.call_batch("project", codes, self._query_projects)
         return with_sources(found)
+
+    async def fetch_answers(
+        self, project_codes: Sequence[str]
+    ) -> Mapping[str, Fetched[DepartmentView | None] | ConnectorError]:
+        """``fetch_projects``, each project settled alone (``connectors.base.AnswersEachProject``)."""
+        codes = [c for c in dict.fromkeys(project_codes) if c and "," not in c]
+        if not codes:
+            return {}
+        return settled_sources(await self.pipeline.call_batch_settled("project", codes, self._query_projects))
 
     async def health(self) -> HealthReport:
         return await health_check(self.client, NAME, self.settings.deadline_s)

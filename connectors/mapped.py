@@ -24,8 +24,15 @@ from connectors.http import health_check
 from connectors.jsonfields import segment
 from connectors.mapping_format import MANY_SLOTS, SLOTS, FieldSpec, Mapping_, Request, load_mapping, parse_day
 from connectors.oauth import ClientCredentials
-from connectors.pipeline import CallPipeline, check_response, with_source, with_sources
-from domain.errors import DepartmentRejected
+from connectors.pipeline import (
+    CallPipeline,
+    Fetched,
+    check_response,
+    settled_sources,
+    with_source,
+    with_sources,
+)
+from domain.errors import ConnectorError, DepartmentRejected
 from domain.records import DepartmentView, EventKind, HealthReport, ItemEvent, Lifecycle
 
 if TYPE_CHECKING:
@@ -125,6 +132,29 @@ class MappedConnector:
             return {view.project_code: view for view in views if view is not None}
         found = await self.pipeline.call_batch("project", codes, self._query_projects)
         return with_sources(found)
+
+    async def fetch_answers(
+        self, project_codes: Sequence[str]
+    ) -> Mapping[str, Fetched[DepartmentView | None] | ConnectorError]:
+        """``fetch_projects``, each project settled alone (``connectors.base.AnswersEachProject``)."""
+        batch = self.mapping.batch
+        codes = [c for c in dict.fromkeys(project_codes) if c and (batch is None or batch.separator not in c)]
+        if not codes:
+            return {}
+        if batch is None:
+            return dict(
+                zip(codes, await asyncio.gather(*(self._answer(code) for code in codes)), strict=True)
+            )
+        return settled_sources(await self.pipeline.call_batch_settled("project", codes, self._query_projects))
+
+    async def _answer(self, project_code: str) -> Fetched[DepartmentView | None] | ConnectorError:
+        try:
+            fetched = await self.pipeline.call(
+                "project", project_code, lambda: self._get_project(project_code)
+            )
+        except ConnectorError as exc:
+            return exc
+        return Fetched(with_source(fetched), fetched.meta)
 
     async def health(self) -> HealthReport:
         return await health_check(

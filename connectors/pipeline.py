@@ -123,6 +123,20 @@ def with_sources(found: Mapping[str, Fetched[DepartmentView | None]]) -> dict[st
     return {key: replace(f.value, source=f.meta) for key, f in found.items() if f.value is not None}
 
 
+def settled_sources(
+    found: Mapping[str, Fetched[DepartmentView | None] | ConnectorError],
+) -> dict[str, Fetched[DepartmentView | None] | ConnectorError]:
+    """``call_batch_settled``'s answers, each view stamped with where it came from.
+
+    A key the department does not know keeps its ``Fetched(None, meta)``: "not known"
+    is an answer too, fresh or a stale copy.
+    """
+    return {
+        key: f if isinstance(f, ConnectorError) or f.value is None else Fetched(with_source(f), f.meta)
+        for key, f in found.items()
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class CallEvent:
     """What observers see once per ``call`` / ``call_batch``.

@@ -28,6 +28,7 @@ from connectors.failures import parsed
 from connectors.http import health_check
 from connectors.jsonfields import segment
 from connectors.pipeline import CallPipeline, Fetched, check_response
+from domain.errors import ConnectorError
 from domain.records import (
     ApprovalItem,
     Contact,
@@ -141,6 +142,23 @@ class PlanningConnector:
             code: replace(f.value.view, source=f.meta)
             for code, f in found.items()
             if f.value is not None and f.value.view is not None
+        }
+
+    async def fetch_answers(
+        self, project_codes: Sequence[str]
+    ) -> Mapping[str, Fetched[DepartmentView | None] | ConnectorError]:
+        """``fetch_projects``, each project settled alone (``connectors.base.AnswersEachProject``)."""
+        codes = list(dict.fromkeys(project_codes))
+        if not codes:
+            return {}
+        found = await self.pipeline.call_batch_settled("project", codes, self._query_projects)
+        return {
+            code: f
+            if isinstance(f, ConnectorError)
+            else Fetched(
+                replace(f.value.view, source=f.meta) if f.value is not None and f.value.view else None, f.meta
+            )
+            for code, f in found.items()
         }
 
     async def health(self) -> HealthReport:

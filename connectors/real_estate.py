@@ -38,7 +38,8 @@ from connectors import jsonfields as j
 from connectors.failures import check_response, parsed
 from connectors.http import health_check
 from connectors.oauth import ClientCredentials
-from connectors.pipeline import CallPipeline, with_source, with_sources
+from connectors.pipeline import CallPipeline, Fetched, settled_sources, with_source, with_sources
+from domain.errors import ConnectorError
 from domain.identifiers import unit_number_problem
 from domain.records import (
     ApprovalItem,
@@ -142,6 +143,15 @@ class RealEstateConnector:
             return {}
         found = await self.pipeline.call_batch("project", codes, self._batch_query)
         return with_sources(found)
+
+    async def fetch_answers(
+        self, project_codes: Sequence[str]
+    ) -> Mapping[str, Fetched[DepartmentView | None] | ConnectorError]:
+        """``fetch_projects``, each project settled alone (``connectors.base.AnswersEachProject``)."""
+        codes = list(dict.fromkeys(project_codes))
+        if not codes:
+            return {}
+        return settled_sources(await self.pipeline.call_batch_settled("project", codes, self._batch_query))
 
     async def health(self) -> HealthReport:
         """``GET /health`` (no token needed): 200 UP, 503 MAINTENANCE, anything else DOWN."""

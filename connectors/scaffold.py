@@ -183,8 +183,15 @@ from urllib.parse import quote
 import httpx
 
 from connectors.http import health_check
-from connectors.pipeline import CallPipeline, check_response, with_source, with_sources
-from domain.errors import DepartmentMalformed
+from connectors.pipeline import (
+    CallPipeline,
+    Fetched,
+    check_response,
+    settled_sources,
+    with_source,
+    with_sources,
+)
+from domain.errors import ConnectorError, DepartmentMalformed
 from domain.records import ApprovalItem, DepartmentView, HealthReport, Lifecycle
 
 if TYPE_CHECKING:
@@ -257,6 +264,14 @@ class $cls:
         """Many projects in one upstream call; unknown ones are absent."""
         found = await self.pipeline.call_batch("project", list(project_codes), self._query)
         return with_sources(found)
+
+    async def fetch_answers(
+        self, project_codes: Sequence[str]
+    ) -> Mapping[str, Fetched[DepartmentView | None] | ConnectorError]:
+        """The same call, each project settled alone: with the call failing, a project with a
+        stale copy keeps it (marked stale), and only one with none gets the error."""
+        found = await self.pipeline.call_batch_settled("project", list(project_codes), self._query)
+        return settled_sources(found)
 
     async def health(self) -> HealthReport:
         """The department's own health answer; reports, never raises."""

@@ -412,6 +412,32 @@ class ConnectorContract:
             await connector.fetch_project(self.known_project_code)
 
     @pytest.mark.asyncio
+    async def test_a_failed_batch_settles_each_project(self, harness: ContractHarness) -> None:
+        from connectors.base import AnswersEachProject
+
+        connector = await harness.connector()
+        if not isinstance(connector, AnswersEachProject):
+            pytest.skip(f"{self.department} has no fetch_answers: its batch is all or nothing")
+        known, unknown = self.known_project_code, self.unknown_project_code
+        never_asked = next(c for c in (unknown[:-1] + d for d in "987654321") if c not in (known, unknown))
+        fresh = await connector.fetch_answers([known, unknown])
+        first, nothing = fresh[known], fresh[unknown]
+        assert not isinstance(first, ConnectorError) and first.value is not None and not first.meta.stale
+        assert not isinstance(nothing, ConnectorError) and nothing.value is None  # "not known" answers too
+        harness.clock.advance(self.connector_settings("").cache.ttl_s + 1)  # stale, still in the window
+        harness.faults(error_rate=1.0, error_status=503)
+
+        answers = await connector.fetch_answers([known, unknown, never_asked])
+        copy, empty_copy, failed = answers[known], answers[unknown], answers[never_asked]
+        assert not isinstance(copy, ConnectorError) and copy.value == first.value
+        assert copy.meta.stale and copy.meta.fetched_at == first.meta.fetched_at  # the copy's time
+        assert isinstance(copy.meta.failure, DepartmentUnavailable)  # why the fresh call failed
+        assert copy.value.source is not None and copy.value.source.stale
+        assert not isinstance(empty_copy, ConnectorError) and empty_copy.value is None
+        assert empty_copy.meta.stale and empty_copy.meta.fetched_at == nothing.meta.fetched_at
+        assert isinstance(failed, DepartmentUnavailable), failed  # no copy: this project alone fails
+
+    @pytest.mark.asyncio
     async def test_wrong_credential_never_leaks(
         self, harness: ContractHarness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
     ) -> None:

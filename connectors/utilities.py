@@ -30,7 +30,15 @@ from connectors import jsonfields as j
 from connectors.failures import parsed
 from connectors.http import health_check
 from connectors.jsonfields import segment
-from connectors.pipeline import CallPipeline, check_response, with_source, with_sources
+from connectors.pipeline import (
+    CallPipeline,
+    Fetched,
+    check_response,
+    settled_sources,
+    with_source,
+    with_sources,
+)
+from domain.errors import ConnectorError
 from domain.records import (
     ApprovalItem,
     DepartmentView,
@@ -126,6 +134,15 @@ class UtilitiesConnector:
             return {}
         found = await self.pipeline.call_batch("application", codes, self._batch_get)
         return with_sources(found)
+
+    async def fetch_answers(
+        self, project_codes: Sequence[str]
+    ) -> Mapping[str, Fetched[DepartmentView | None] | ConnectorError]:
+        """``fetch_projects``, each project settled alone (``connectors.base.AnswersEachProject``)."""
+        codes = list(dict.fromkeys(project_codes))
+        if not codes:
+            return {}
+        return settled_sources(await self.pipeline.call_batch_settled("application", codes, self._batch_get))
 
     async def health(self) -> HealthReport:
         return await health_check(self.client, NAME, self.settings.deadline_s)

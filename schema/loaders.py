@@ -1,11 +1,15 @@
 """Per-request DataLoaders: one per department lookup, plus the project directory.
 
-Every ``load`` made in the same event-loop tick is batched into one
-``connector.fetch_projects`` call per department, so a matter's five
-departments are fetched concurrently and a page of N matters costs one call
-per department. A department that fails fails only its own keys: the loader
-returns the exception for each of them, and the resolvers turn it into a null
-field with a GraphQL error, never a failed request.
+Every ``load`` made in the same event-loop tick is batched into one batch
+lookup per department, so a matter's five departments are fetched
+concurrently and a page of N matters costs one call per department. Each
+project's answer says where it came from (``ViewResult.meta``: fetched now, or
+a stale copy with the copy's time and why the fresh call failed), "not known
+here" included. A connector with ``fetch_answers`` settles each project alone:
+when the batch call fails, the projects with a copy keep it and only those
+without one get the department's error; any other connector's failure fails
+all its keys. The resolvers turn an error into a null field with a GraphQL
+error, never a failed request.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ from typing import TypeVar
 
 from strawberry.dataloader import DataLoader
 
-from connectors.base import Connector, ProjectDirectory
+from connectors.base import AnswersEachProject, Connector, ProjectDirectory
+from connectors.pipeline import Fetched
+from domain.errors import ConnectorError
 from domain.records import DepartmentView, EnterpriseProfile, ProjectProfile, SourceMeta
 
 K = TypeVar("K")
@@ -51,14 +57,29 @@ def _view_batch(department: str, connector: Connector) -> BatchLoad[str, ViewRes
     async def load(keys: list[str]) -> Sequence[ViewResult | BaseException]:
         fetched_at = datetime.now(UTC)
         started = time.perf_counter()
+        answers: Mapping[str, Fetched[DepartmentView | None] | ConnectorError] | None = None
+        found: Mapping[str, DepartmentView] = {}
         try:
-            found = await connector.fetch_projects(keys)
+            if isinstance(connector, AnswersEachProject):
+                answers = await connector.fetch_answers(keys)  # each project settled alone
+            else:
+                found = await connector.fetch_projects(keys)  # all or nothing
         except Exception as exc:
             return [exc] * len(keys)
-        # A project the department does not know has no view to carry its meta: use the batch's.
+        # A project that was not asked (or, all or nothing, is not known) has no meta of its
+        # own: the batch's, fetched now.
         batch_meta = SourceMeta(fetched_at=fetched_at, latency_ms=(time.perf_counter() - started) * 1000)
         results: list[ViewResult | BaseException] = []
         for key in keys:
+            if answers is not None:
+                answer = answers.get(key)
+                if isinstance(answer, ConnectorError):
+                    results.append(answer)  # no copy: this project's part is unavailable
+                elif answer is not None:
+                    results.append(ViewResult(department, answer.value, answer.meta))
+                else:
+                    results.append(ViewResult(department, None, batch_meta))
+                continue
             view = found.get(key)
             meta = view.source if view is not None and view.source is not None else batch_meta
             results.append(ViewResult(department, view, meta))

@@ -45,8 +45,8 @@ from schema.timeline import MatterTimeline
 @strawberry.enum(description="How fresh a department's part of a matter is.")
 class SourceStatus(StrEnum):
     OK = "OK"  # answered now (or from the fresh cache)
-    STALE = "STALE"  # the department failed; this is its last good answer
-    UNAVAILABLE = "UNAVAILABLE"  # failed, nothing cached: its part is null
+    STALE = "STALE"  # the department failed: its last good answer, from fetchedAt, and why
+    UNAVAILABLE = "UNAVAILABLE"  # failed, no copy: its part is null, with its error
 
 
 # Departments in the order a matter lists them.
@@ -243,10 +243,19 @@ class MatterSource:
     department_label: str = department_label()
     status: SourceStatus
     status_label: str = code_label("status", SOURCE_STATUS_LABELS)
-    known: bool | None = strawberry.field(description="Whether the department knows the project.")
-    fetched_at: datetime | None
+    known: bool | None = strawberry.field(
+        description="Whether the department knows the project (as the copy says, when STALE)."
+    )
+    fetched_at: datetime | None = strawberry.field(
+        description="When the answer was fetched: the copy's time when STALE; null when UNAVAILABLE."
+    )
     latency_ms: float | None
-    error_code: str | None = strawberry.field(description="DEPARTMENT_UNAVAILABLE, _TIMEOUT or _REJECTED.")
+    error_code: str | None = strawberry.field(
+        description=(
+            "UNAVAILABLE: the department's error (DEPARTMENT_UNAVAILABLE, _TIMEOUT, _REJECTED, ...); "
+            "STALE: the error the fresh call met; null when OK."
+        )
+    )
     retryable: bool | None
     message: str | None
 
@@ -432,15 +441,17 @@ def _source(department: str, part: Part) -> MatterSource:
             retryable=hub_error.retryable if hub_error else None,
             message=str(hub_error) if hub_error else None,
         )
+    # A copy says why the fresh call failed; a fresh answer has nothing to say.
+    failure = part.meta.failure if part.meta.stale else None
     return MatterSource(
         department=department,
         status=SourceStatus.STALE if part.meta.stale else SourceStatus.OK,
         known=part.view is not None,
         fetched_at=part.meta.fetched_at,
         latency_ms=round(part.meta.latency_ms, 3),
-        error_code=None,
-        retryable=None,
-        message=None,
+        error_code=failure.code if failure else None,
+        retryable=failure.retryable if failure else None,
+        message=str(failure) if failure else None,
     )
 
 
