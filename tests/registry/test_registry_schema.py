@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import strawberry
 
 from domain.principal import ANONYMOUS, Principal, Role
@@ -163,6 +164,35 @@ async def test_mutations_walk_an_item_and_record_the_actor(seeded: Registry) -> 
     assert assigned.data["recordDelegationEvent"]["department"] == {"code": "SPJ"}
     history = (await run(seeded, ITEM, code="430400-XK-SSLJ-901")).data["delegatedItem"]["history"]
     assert {h["actor"] for h in history} == {"admin@zone"}
+
+
+async def test_an_admin_with_a_long_subject_runs_mutations(seeded: Registry) -> None:
+    from registry.service import bounded_actor
+
+    subject = "https://idp.zone.internal/realms/hengyang/users/" + "0123456789abcdef" * 12
+    admin = Principal(subject=subject, role=Role.ADMIN)
+    added = await run(seeded, ADD, principal=admin, key="long-sub")
+    assert added.errors is None, added.errors
+    history = (await run(seeded, ITEM, code="430400-XK-SSLJ-901")).data["delegatedItem"]["history"]
+    assert {h["actor"] for h in history} == {bounded_actor(subject)}
+
+
+@pytest.mark.parametrize(
+    ("variables", "argument"),
+    [
+        ({"code": "430400-XK-SSLJ-001", "reason": "\u200b", "key": "zw"}, "reason"),
+        ({"code": "430400-XK-SSLJ-001", "reason": "并入\x00", "key": "nul"}, "reason"),
+        ({"code": " ", "reason": "并入其他事项", "key": "blank"}, "itemCode"),
+    ],
+    ids=["zero-width-reason", "nul-reason", "blank-code"],
+)
+async def test_bad_mutation_input_is_bad_user_input(
+    seeded: Registry, variables: dict[str, str], argument: str
+) -> None:
+    result = await run(seeded, CANCEL, ADMIN, **variables)
+    [error] = result.errors
+    assert error.extensions["code"] == "BAD_USER_INPUT", error
+    assert error.extensions.get("argument") == argument, error.extensions
 
 
 def test_the_actor_is_the_principal_or_system() -> None:
