@@ -10,7 +10,10 @@ aiocache's global ``caches`` registry.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 from aiocache import SimpleMemoryCache
@@ -20,6 +23,8 @@ from domain.errors import ConfigError
 
 if TYPE_CHECKING:
     from aiocache.base import BaseCache
+
+log = logging.getLogger("onematter.cache")
 
 # A Redis round trip slower than this is treated as a cache miss (the pipeline
 # logs it and goes to the department) instead of eating the call's deadline.
@@ -64,14 +69,94 @@ def _redis_cache(url: str | None, namespace: str) -> BaseCache:
     db_text = parts.path.lstrip("/") or "0"
     if not db_text.isdigit():
         raise CacheConfigError("cache.redis_url must name a numeric database (redis://host:6379/0)")
-    return RedisCache(
-        serializer=PickleSerializer(),
-        namespace=namespace,
-        timeout=REDIS_TIMEOUT_S,
-        endpoint=parts.hostname or "127.0.0.1",
-        port=port,
-        db=int(db_text),
-        password=unquote(parts.password) if parts.password else None,
-        ssl=parts.scheme == "rediss",
-        create_connection_timeout=REDIS_TIMEOUT_S,
+    return FallbackCache(
+        RedisCache(
+            serializer=PickleSerializer(),
+            namespace=namespace,
+            timeout=REDIS_TIMEOUT_S,
+            endpoint=parts.hostname or "127.0.0.1",
+            port=port,
+            db=int(db_text),
+            password=unquote(parts.password) if parts.password else None,
+            ssl=parts.scheme == "rediss",
+            create_connection_timeout=REDIS_TIMEOUT_S,
+        )
     )
+
+
+# After a failed Redis call, this long goes by before Redis is tried again (a Redis
+# that is down is not asked, and waited for, on every lookup).
+RETRY_PRIMARY_S = 5.0
+
+
+class FallbackCache:
+    """The shared cache (Redis), with this process's memory standing in while it is down.
+
+    Every call goes to ``primary``; when it fails, the call is answered from an
+    in-memory cache instead and Redis is left alone for ``retry_s``. Answers are
+    then shared by no other replica (and the memory is per process), but each
+    replica still caches: a Redis outage costs the sharing, not the cache.
+    ``degraded`` says whether the memory is standing in now (``/readyz`` reports it).
+    """
+
+    def __init__(
+        self,
+        primary: BaseCache,
+        *,
+        retry_s: float = RETRY_PRIMARY_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.primary = primary
+        self.fallback = SimpleMemoryCache(namespace=getattr(primary, "namespace", None), timeout=None)
+        self.retry_s = retry_s
+        self.clock = clock
+        self._down_until = 0.0
+
+    @property
+    def namespace(self) -> str | None:
+        return getattr(self.primary, "namespace", None)
+
+    def __getattr__(self, name: str) -> Any:
+        # Anything else (aiocache's raw(), its settings) is the shared cache's own.
+        return getattr(self.primary, name)
+
+    @property
+    def degraded(self) -> bool:
+        return self.clock() < self._down_until
+
+    async def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        if not self.degraded:
+            try:
+                return await getattr(self.primary, method)(*args, **kwargs)
+            except Exception as exc:
+                log.warning(
+                    "shared cache unreachable (%s); caching in memory for %g s",
+                    type(exc).__name__,
+                    self.retry_s,
+                )
+                self._down_until = self.clock() + self.retry_s
+        return await getattr(self.fallback, method)(*args, **kwargs)
+
+    async def get(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._call("get", *args, **kwargs)
+
+    async def set(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._call("set", *args, **kwargs)
+
+    async def multi_get(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._call("multi_get", *args, **kwargs)
+
+    async def multi_set(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._call("multi_set", *args, **kwargs)
+
+    async def delete(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._call("delete", *args, **kwargs)
+
+    async def clear(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._call("clear", *args, **kwargs)
+
+    async def close(self) -> None:
+        try:
+            await self.primary.close()
+        finally:
+            await self.fallback.close()

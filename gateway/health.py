@@ -5,8 +5,9 @@
   are built, the matter index behind list queries is built, the registry
   answers ``SELECT 1`` and the cache answers a read. ``degraded`` (still 200)
   when only the shared cache (Redis) is unreachable: the hub still answers,
-  calling the departments without the shared cache, and a balancer must not
-  pull every replica for it. ``not ready`` (503) while starting (the matter
+  each replica caching in its own memory meanwhile
+  (``connectors.cache.FallbackCache``), and a balancer must not pull every
+  replica for it. ``not ready`` (503) while starting (the matter
   index included) or when the registry is unreachable. Department health never
   makes the replica unready: a department outage is answered with partial
   results, and taking every replica out of the balancer for it would turn one
@@ -88,7 +89,9 @@ def _may_see_departments(request: Request) -> bool:
 def _answer(status: str, checks: dict[str, str], departments: dict[str, Any] | None) -> Response:
     body: dict[str, Any] = {"status": status, "checks": checks}
     if status == "degraded":
-        body["degraded"] = ["the shared cache is unreachable: departments are called without it"]
+        body["degraded"] = [
+            "the shared cache is unreachable: this replica caches in its own memory until it is back"
+        ]
     if departments is not None:
         body["departments"] = departments
     code = 503 if status == "not ready" else 200
@@ -118,8 +121,9 @@ async def _cache_answers(services: Any) -> None:
     if cache is None:
         raise RuntimeError("no cache")
     # A read through the same client the pipeline uses (aiocache swallows nothing here:
-    # a Redis outage raises, which is what readiness needs to see).
-    await cache.get(_PROBE_KEY)
+    # a Redis outage raises, which is what readiness needs to see). Past the memory
+    # that stands in for Redis while it is down (connectors.cache.FallbackCache).
+    await getattr(cache, "primary", cache).get(_PROBE_KEY)
 
 
 async def department_health(state: Any, services: Any) -> dict[str, Any]:

@@ -133,7 +133,7 @@ async def test_redis_batch_round_trip(redis_settings: Any) -> None:
         await cache.close()
 
 
-async def test_an_unreachable_redis_degrades_to_department_calls() -> None:
+async def test_an_unreachable_redis_degrades_to_memory() -> None:
     settings = CacheBackendSettings(backend="redis", redis_url="redis://127.0.0.1:1/0", namespace="nowhere")
     cache = build_cache(settings)
     calls = 0
@@ -146,7 +146,46 @@ async def test_an_unreachable_redis_degrades_to_department_calls() -> None:
     try:
         pipeline = CallPipeline("fire", ConnectorSettings(), cache)
         assert (await pipeline.call("project", "P1", fetch)).value == "answer"
+        assert cache.degraded  # Redis failed: this process's memory stands in
         assert (await pipeline.call("project", "P1", fetch)).value == "answer"
-        assert calls == 2
+        assert calls == 1  # the second answer came from memory
     finally:
         await cache.close()
+
+
+async def test_the_shared_cache_is_tried_again_after_its_retry_window() -> None:
+    from connectors.cache import FallbackCache
+
+    now = [0.0]
+
+    class Flaky:
+        namespace = "flaky"
+
+        def __init__(self) -> None:
+            self.up = False
+            self.store: dict[str, object] = {}
+
+        async def get(self, key: str, **_: object) -> object:
+            if not self.up:
+                raise ConnectionError("down")
+            return self.store.get(key)
+
+        async def set(self, key: str, value: object, **_: object) -> None:
+            if not self.up:
+                raise ConnectionError("down")
+            self.store[key] = value
+
+        async def close(self) -> None:
+            pass
+
+    primary = Flaky()
+    cache = FallbackCache(primary, retry_s=5, clock=lambda: now[0])
+    await cache.set("k", "in memory")
+    assert cache.degraded and await cache.get("k") == "in memory"
+    primary.up = True
+    assert await cache.get("k") == "in memory"  # within the window Redis is not asked
+    now[0] = 6.0
+    assert not cache.degraded
+    await cache.set("k", "in redis")
+    assert primary.store == {"k": "in redis"}
+    await cache.close()

@@ -87,12 +87,14 @@ async def test_unreachable_cache_makes_the_replica_degraded_not_unready(make_hub
         await hub.services.cache.close()
         hub.services.cache = cache
     # Still in the balancer: the hub answers without the shared cache, and says so.
-    # (The pipeline treats a failing cache as a miss: test_an_unreachable_redis_degrades_to_department_calls.)
+    # (Memory stands in for Redis meanwhile: test_an_unreachable_redis_degrades_to_memory.)
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "degraded"
     assert body["checks"] == {"registry": "ok", "cache": "unreachable", "index": "ok"}
-    assert body["degraded"] == ["the shared cache is unreachable: departments are called without it"]
+    assert body["degraded"] == [
+        "the shared cache is unreachable: this replica caches in its own memory until it is back"
+    ]
 
 
 async def test_not_ready_before_the_services_are_built(make_hub: HubFactory) -> None:
