@@ -8,6 +8,8 @@ like the department's document and still never guesses.
 
 from __future__ import annotations
 
+import re
+from datetime import date
 from typing import Any
 from urllib.parse import quote
 
@@ -17,9 +19,11 @@ __all__ = [
     "flag",
     "get",
     "integer",
+    "iso_date",
     "number",
     "obj",
     "opt_integer",
+    "opt_iso_date",
     "opt_obj",
     "opt_string",
     "opt_text",
@@ -120,3 +124,18 @@ def strings(raw: Any, key: str) -> list[str]:
     if not all(isinstance(v, str) for v in values):
         raise TypeError(f"{key} is not a list of strings")
     return values
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+
+
+def iso_date(raw: Any, key: str) -> date:
+    """A ``2024-03-05`` date and nothing else (no time, no week date, no other digits)."""
+    value = string(raw, key)
+    if _ISO_DATE.fullmatch(value) is None:
+        raise ValueError(f"{key} is not a YYYY-MM-DD date")
+    return date.fromisoformat(value)
+
+
+def opt_iso_date(raw: Any, key: str) -> date | None:
+    return None if get(raw, key) is None else iso_date(raw, key)

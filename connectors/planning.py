@@ -18,7 +18,6 @@ import asyncio
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -288,15 +287,17 @@ def parse_file(raw: Any) -> ApprovalItem:
         status=status,
         raw_status=f"{step} {step_name} {result}" if result else f"{step} {step_name}",
         file_number=j.opt_string(raw, "fileNo"),
-        submitted_on=_opt_date(raw, "receivedDate"),
-        accepted_on=_opt_date(raw, "acceptedDate"),
-        decided_on=_opt_date(raw, "concludedDate"),
+        submitted_on=j.opt_iso_date(raw, "receivedDate"),
+        accepted_on=j.opt_iso_date(raw, "acceptedDate"),
+        decided_on=j.opt_iso_date(raw, "concludedDate"),
         statutory_limit_days=j.opt_integer(raw, "statutoryDays"),
         promised_limit_days=j.opt_integer(raw, "promisedDays"),
-        paused=tuple((_date(s, "fromDate"), _opt_date(s, "toDate")) for s in j.array(raw, "clockStops")),
+        paused=tuple(
+            (j.iso_date(s, "fromDate"), j.opt_iso_date(s, "toDate")) for s in j.array(raw, "clockStops")
+        ),
         certificate_number=j.opt_string(raw, "licenceNo"),
         missing_materials=tuple(j.strings(deficiency, "materials")) if deficiency else (),
-        materials_due_on=_opt_date(deficiency, "dueDate") if deficiency else None,
+        materials_due_on=j.opt_iso_date(deficiency, "dueDate") if deficiency else None,
         on_commitment=j.boolean(raw, "commitment"),
         history=parse_process_log(raw),
     )
@@ -311,7 +312,7 @@ def parse_process_log(raw: Any) -> tuple[ItemEvent, ...]:
         kind = PROCESS_NODES.get(j.string(node, "nodeCode"))
         if kind is None:
             raise ValueError("unknown process node code")
-        events.append(ItemEvent(on=_date(node, "finishDate"), kind=kind))
+        events.append(ItemEvent(on=j.iso_date(node, "finishDate"), kind=kind))
     return tuple(events)
 
 
@@ -326,14 +327,3 @@ def parse_enterprise(raw: Any) -> EnterpriseProfile:
 
 def _contact(raw: dict[str, Any] | None) -> Contact | None:
     return None if raw is None else Contact(name=j.string(raw, "name"), phone=j.string(raw, "phone"))
-
-
-def _date(raw: Any, key: str) -> date:
-    value = j.string(raw, key)
-    if len(value) != 10:  # planning writes 2024-03-05, nothing else
-        raise ValueError(f"{key} is not a date")
-    return date.fromisoformat(value)
-
-
-def _opt_date(raw: Any, key: str) -> date | None:
-    return None if j.get(raw, key) is None else _date(raw, key)

@@ -6,13 +6,9 @@ database standard (YWH 业务号, BDCDYH 不动产单元号, DJLX 登记类型, 
 不动产权证号, XMDM 项目代码), writes times as ``"yyyy-MM-dd HH:mm:ss"`` and
 finds registrations by project code (``by-project``, ``batch-query``).
 
-Tokens: OAuth2 client credentials against ``POST /oauth/token``
-(connectors/oauth.py: kept in this connector, renewed before expiry, one new
-token and one more try on a 401; a second 401 is ``DepartmentRejected``). The
-token request runs inside the pipeline call of the lookup that needs it, so it
-shares that call's deadline, breaker and retries: issuing a token changes
-nothing at the department, so it is idempotent in effect and retried like a
-read. Credentials never appear in errors or logs: errors name only the HTTP status.
+Tokens: OAuth2 client credentials (connectors/oauth.py), requested inside the
+pipeline call of the lookup that needs them: issuing a token changes nothing
+at the department, so it is retried like a read. Errors name only the HTTP status.
 
 Status labels (raw kept)::
 
@@ -120,11 +116,6 @@ class RealEstateConnector:
             clock=lambda: self.pipeline.clock(),
             env_prefix="ONEMATTER_REAL_ESTATE",
         )
-
-    @property
-    def token_requests(self) -> int:
-        """How many tokens this connector asked for (for tests and stats)."""
-        return self.tokens.requests
 
     @staticmethod
     def normalise_status(raw: str) -> Lifecycle:
@@ -250,21 +241,21 @@ def parse_item(raw: Any) -> ApprovalItem:
         status=STATUS_LABELS[raw_status],
         raw_status=raw_status,
         file_number=j.opt_text(raw, "SLBH"),
-        submitted_on=_opt_date(raw, "SQRQ"),
-        accepted_on=_opt_date(raw, "SLRQ"),
-        decided_on=_opt_date(raw, "BJRQ"),
+        submitted_on=j.opt_iso_date(raw, "SQRQ"),
+        accepted_on=j.opt_iso_date(raw, "SLRQ"),
+        decided_on=j.opt_iso_date(raw, "BJRQ"),
         statutory_limit_days=j.opt_integer(raw, "FDSX"),
         promised_limit_days=j.opt_integer(raw, "CNSX"),
-        paused=tuple((_date(p, "KSRQ"), _opt_date(p, "JSRQ")) for p in j.array(raw, "ZTJL")),
+        paused=tuple((j.iso_date(p, "KSRQ"), j.opt_iso_date(p, "JSRQ")) for p in j.array(raw, "ZTJL")),
         certificate_number=j.opt_text(raw, "BDCQZH"),
         missing_materials=tuple(j.strings(raw, "RCCL")),
-        materials_due_on=_opt_date(raw, "RCJZRQ"),
+        materials_due_on=j.opt_iso_date(raw, "RCJZRQ"),
         on_commitment=commitment == "1",
         history=tuple(_step(step) for step in j.array(raw, "BLGC")) if raw.get("BLGC") is not None else (),
     )
 
 
-# Dates: items write 2024-03-05, registrations "2024-03-05 09:30:00"; nothing else.
+# Dates: items write 2024-03-05 (j.iso_date), registrations "2024-03-05 09:30:00".
 
 
 # 办理过程 (BLGC): the step's 环节代码 (HJDM) by what happened.
@@ -288,22 +279,6 @@ def _step(raw: Any) -> ItemEvent:
     if kind is None or on is None:
         raise ValueError("unknown 环节代码 or a step without a time")
     return ItemEvent(on=on, kind=kind)
-
-
-def _opt_date(raw: Any, key: str) -> date | None:
-    value = j.opt_text(raw, key)
-    if value is None:
-        return None
-    if len(value) != 10:  # item dates are 2024-03-05, nothing else
-        raise ValueError(f"{key} is not a date")
-    return date.fromisoformat(value)
-
-
-def _date(raw: Any, key: str) -> date:
-    value = _opt_date(raw, key)
-    if value is None:
-        raise KeyError(key)
-    return value
 
 
 def _opt_datetime(raw: Any, key: str) -> date | None:

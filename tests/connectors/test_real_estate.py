@@ -88,10 +88,10 @@ async def test_token_is_renewed_shortly_before_it_is_due(serve) -> None:
     assert await running.connector.fetch_project(SHELTER) is not None
     running.clock.advance(TOKEN_TTL_S - 61)
     await running.connector.fetch_project(FEE)
-    assert running.connector.token_requests == 1
+    assert running.connector.tokens.requests == 1
     running.clock.advance(1)  # now within the margin: renew without waiting for a 401
     await running.connector.fetch_project(EARLY)
-    assert running.connector.token_requests == 2
+    assert running.connector.tokens.requests == 2
     assert await running.calls(BY_PROJECT) == 3  # never a 401 on the way
 
 
@@ -111,7 +111,7 @@ async def test_early_expiry_gets_a_new_token_and_one_more_try(serve) -> None:
     department_clock.now += 60  # the department dropped the token long before its expires_in
     view = await running.connector.fetch_project(FEE)
     assert view == handmade_world().views["real_estate"][FEE]
-    assert running.connector.token_requests == 2
+    assert running.connector.tokens.requests == 2
     assert running.connector.pipeline.stats().retries == 0  # the refresh is not a pipeline retry
     assert await running.calls(BY_PROJECT) == 3  # SHELTER, FEE (401), FEE again
 
@@ -123,7 +123,7 @@ async def test_a_second_401_is_rejected(serve) -> None:
     with pytest.raises(DepartmentRejected) as caught:
         await running.connector.fetch_project(FEE)
     assert caught.value.status_code == 401
-    assert running.connector.token_requests == 2
+    assert running.connector.tokens.requests == 2
     assert running.connector.pipeline.stats().retries == 0
 
 
