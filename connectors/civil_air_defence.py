@@ -9,11 +9,9 @@ Why lxml and not zeep: zeep's ``AsyncTransport`` overwrites the injected
 client's default headers, loads the WSDL through a second, synchronous client
 of its own, logs whole messages at debug level and turns HTTP statuses into
 its own exceptions before the call pipeline can see them. Two fixed operations
-do not need a WSDL-driven runtime, so envelopes are built with
-``lxml.etree`` (never string-built) and answers parsed with the hardened parser
-of connectors/xmlfields.py (no entities, no DTD, no network; a DOCTYPE is
-DepartmentMalformed). zeep still checks, in the fixture tests, that the WSDL
-and the answers agree.
+need no WSDL-driven runtime: connectors/xmlfields.py builds the envelopes and
+parses answers with a hardened parser (a DOCTYPE is DepartmentMalformed). zeep
+still checks, in the fixture tests, that the WSDL and the answers agree.
 
 Status labels (raw kept)::
 
@@ -38,7 +36,7 @@ from lxml import etree
 from connectors.failures import check_response, parsed
 from connectors.http import health_check
 from connectors.pipeline import CallPipeline, Fetched, settled_sources, with_source, with_sources
-from connectors.xmlfields import Reader, parse_xml, text_of, xml_safe
+from connectors.xmlfields import Reader, parse_xml, soap_body, soap_fault, soap_request, text_of, xml_safe
 from domain.errors import ConnectorError, DepartmentMalformed, DepartmentRejected, DepartmentUnavailable
 from domain.records import (
     ApprovalItem,
@@ -57,7 +55,6 @@ if TYPE_CHECKING:
     from connectors.settings import ConnectorSettings
 
 NAME = "civil_air_defence"
-SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 TNS = "http://rfb.hengyang.gov.cn/ws/CivilDefence"
 SERVICE_PATH = "/ws/CivilDefence"
 MAX_BATCH = 200  # codes per QueryCases call; the department accepts up to 500
@@ -193,7 +190,7 @@ class CivilAirDefenceConnector:
                     f"{NAME} refused the request (SOAP fault {faultcode})", department=NAME, status_code=500
                 )
         check_response(response, department=NAME)
-        return parsed(NAME, lambda: _body(parse_xml(response.content)))
+        return parsed(NAME, lambda: soap_body(parse_xml(response.content)))
 
 
 # -- building and parsing -----------------------------------------------------------------
@@ -201,34 +198,17 @@ class CivilAirDefenceConnector:
 
 def build_request(operation: str, project_codes: Sequence[str]) -> bytes:
     """A SOAP 1.1 request envelope for ``operation`` with one ``xmbm`` per code."""
-    env = etree.Element(f"{{{SOAP_ENV}}}Envelope", nsmap={"soap": SOAP_ENV, "rf": TNS})
-    request = etree.SubElement(etree.SubElement(env, f"{{{SOAP_ENV}}}Body"), rf.tag(operation))
-    for code in project_codes:
-        etree.SubElement(request, rf.tag("xmbm")).text = code
-    return bytes(etree.tostring(env, xml_declaration=True, encoding="utf-8"))
-
-
-def _body(root: etree._Element) -> etree._Element:
-    if root.tag != f"{{{SOAP_ENV}}}Envelope":
-        raise ValueError("not a SOAP 1.1 envelope")
-    body = root.find(f"{{{SOAP_ENV}}}Body")
-    if body is None:
-        raise ValueError("no SOAP Body")
-    return body
+    return soap_request(TNS, operation, (("xmbm", code) for code in project_codes))
 
 
 def read_fault(content: bytes) -> tuple[str, str | None] | None:
     """(faultcode local name, CaseFault/dm) of a SOAP fault answer, or None if it is not one."""
-    try:
-        fault = _body(parse_xml(content)).find(f"{{{SOAP_ENV}}}Fault")
-    except (ValueError, etree.XMLSyntaxError):
+    found = soap_fault(content)
+    if found is None:
         return None
-    if fault is None:
-        return None
-    faultcode = (fault.findtext("faultcode") or "").strip()
-    local = faultcode.rpartition(":")[2]  # soap:Client -> Client; the prefix is the sender's choice
+    faultcode, fault = found
     dm = fault.findtext(f"detail/{rf.tag('CaseFault')}/{rf.tag('dm')}")
-    return local, dm.strip() if dm else None
+    return faultcode, dm.strip() if dm else None
 
 
 def parse_cases(body: etree._Element) -> list[DepartmentView]:

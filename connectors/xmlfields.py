@@ -1,20 +1,33 @@
-"""Safe XML parsing and typed element getters for the XML connectors.
+"""Safe XML parsing, SOAP 1.1 envelopes and typed element getters for the XML connectors.
 
 ``parse_xml`` uses a hardened lxml parser: no entity resolution, no DTD loading,
 no network, no huge trees, and any DOCTYPE refused (``UnsafeXml``), so entity
-expansion and external entities never run. A ``Reader`` reads the children of
-one namespace; its getters raise ``KeyError``/``ValueError`` on a wrong shape,
+expansion and external entities never run. Envelopes are built with
+``lxml.etree``, never from strings. A ``Reader`` reads the children of one
+namespace; its getters raise ``KeyError``/``ValueError`` on a wrong shape,
 which ``connectors.failures.parsed`` turns into ``DepartmentMalformed``.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from lxml import etree
 
-__all__ = ["Reader", "UnsafeXml", "parse_xml", "text_of", "xml_safe"]
+__all__ = [
+    "SOAP_ENV",
+    "Reader",
+    "UnsafeXml",
+    "parse_xml",
+    "soap_body",
+    "soap_fault",
+    "soap_request",
+    "text_of",
+    "xml_safe",
+]
+
+SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 
 
 class UnsafeXml(ValueError):
@@ -41,6 +54,39 @@ def parse_xml(content: bytes) -> etree._Element:
     if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
         raise UnsafeXml("DOCTYPE refused")
     return root
+
+
+def soap_request(uri: str, operation: str, children: Iterable[tuple[str, str]]) -> bytes:
+    """A SOAP 1.1 request: ``operation`` in namespace ``uri`` with one child per (name, text)."""
+    env = etree.Element(f"{{{SOAP_ENV}}}Envelope", nsmap={"soap": SOAP_ENV, "ns": uri})
+    request = etree.SubElement(etree.SubElement(env, f"{{{SOAP_ENV}}}Body"), f"{{{uri}}}{operation}")
+    for name, text in children:
+        etree.SubElement(request, f"{{{uri}}}{name}").text = text
+    return bytes(etree.tostring(env, xml_declaration=True, encoding="utf-8"))
+
+
+def soap_body(root: etree._Element) -> etree._Element:
+    """The Body of a SOAP 1.1 envelope (ValueError if ``root`` is not one)."""
+    if root.tag != f"{{{SOAP_ENV}}}Envelope":
+        raise ValueError("not a SOAP 1.1 envelope")
+    body = root.find(f"{{{SOAP_ENV}}}Body")
+    if body is None:
+        raise ValueError("no SOAP Body")
+    return body
+
+
+def soap_fault(content: bytes) -> tuple[str, etree._Element] | None:
+    """(faultcode's local name, the Fault) of a SOAP fault answer; None if it is not one.
+
+    ``soap:Client`` gives ``Client``: the prefix is the sender's choice.
+    """
+    try:
+        fault = soap_body(parse_xml(content)).find(f"{{{SOAP_ENV}}}Fault")
+    except (ValueError, etree.XMLSyntaxError):
+        return None
+    if fault is None:
+        return None
+    return (fault.findtext("faultcode") or "").strip().rpartition(":")[2], fault
 
 
 def xml_safe(value: str) -> bool:
