@@ -51,6 +51,9 @@ class PromiseKeptReport:
         description="When the index behind the figures was built."
     )
     projects: int
+    stale_departments: list[str] = strawberry.field(
+        description="Departments whose last index refresh failed: their items are counted as last seen."
+    )
     total: PromiseKeptCount
     by_department: list[PromiseKeptCount]
     by_kind: list[PromiseKeptCount]
@@ -71,6 +74,7 @@ async def promise_kept_report(info: Info[HubContext, None]) -> PromiseKeptReport
         as_of=as_of,
         index_built_at=index.status.built_at,
         projects=index.status.projects,
+        stale_departments=sorted(index.status.stale_departments),
         total=PromiseKeptCount.of("total", "全部事项", tally.total),
         by_department=[
             PromiseKeptCount.of(name, _department_title(connectors, name), count)
