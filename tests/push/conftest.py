@@ -103,6 +103,8 @@ async def start_live_hub(
         departments = await start_departments(world)
         stack.push_async_callback(departments.stop)
     assert world is not None
+    # A generous department deadline: a busy CI machine must not turn a refresh into an outage.
+    settings.setdefault("deadline_s", 10.0)
     config = hub_settings(departments.urls, tmp_path, world, **settings)
     if cache is not None:
         config = config.model_copy(update={"cache": cache})
