@@ -13,13 +13,15 @@ composition root.
 
 from __future__ import annotations
 
+import copy
 import importlib
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Optional
 
 import strawberry
+from strawberry.annotation import StrawberryAnnotation
 from strawberry.tools import merge_types
-from strawberry.types.base import StrawberryObjectDefinition
+from strawberry.types.base import StrawberryObjectDefinition, StrawberryOptional
 from strawberry.types.field import StrawberryField
 
 from schema import enums as _enums  # noqa: F401  (registers the domain enums first)
@@ -77,7 +79,32 @@ class _PartedSchema(HubSchema):
         fields = super().get_fields(type_definition)
         if type_definition is self._matter:
             return with_parts(fields, self._part_fields)
+        if type_definition.name in ROOTS:
+            return [_refusable(f) for f in fields]
         return fields
+
+
+ROOTS = frozenset({"Query", "Mutation"})
+
+
+def _refusable(field: StrawberryField) -> StrawberryField:
+    """A root field a role rule or an argument check can refuse, made nullable.
+
+    GraphQL nulls the nearest nullable parent of a failed non-null field: for a
+    root field that is the whole ``data``, so one refused field would take its
+    siblings down. Nullable, a refused or invalid root field is null with its
+    error and everything else comes back. Fields nothing can refuse (no rule, no
+    argument, e.g. ``approvalGuide``) and federation's own (``_entities``,
+    ``_service``) stay as declared.
+    """
+    name = field.python_name or ""
+    if name.startswith("_") or not (field.extensions or field.arguments):
+        return field
+    if isinstance(field.type, StrawberryOptional):
+        return field
+    made = copy.copy(field)
+    made.type_annotation = StrawberryAnnotation(Optional[field.type])  # noqa: UP045 (a runtime type)
+    return made
 
 
 def build_schema(
