@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
 
-    shown = "127.0.0.1" if host in ("0.0.0.0", "") else (f"[{host}]" if ":" in host else host)
+    shown = shown_host(host)
     # The simulated departments push their changes to this hub's webhooks (port 0: unknown).
     departments = embedded.apply(settings, hub_url=f"http://{shown}:{port}" if port else None)
     try:
@@ -229,13 +229,19 @@ async def _preflight(settings: Settings, *, seed_ledger: bool = False) -> str | 
     return None
 
 
+def shown_host(host: str) -> str:
+    """The host to put in a URL for ``host`` (loopback for "all interfaces")."""
+    return f"[{host}]" if ":" in host else ("127.0.0.1" if host in ("0.0.0.0", "") else host)
+
+
 def _print_banner(host: str, port: int, workers: int, departments: object, database_url: str) -> None:
     from gateway.embedded import EmbeddedDepartments
 
-    shown = f"[{host}]" if ":" in host else ("127.0.0.1" if host in ("0.0.0.0", "") else host)
+    shown = shown_host(host)
     lines = [
         "OneMatter Hub",
         f"  GraphQL and GraphiQL  http://{shown}:{port}/graphql",
+        f"  reference portal      http://{shown}:{port}/portal",
         f"  workers               {workers}",
         f"  registry              {_without_password(database_url)}",
     ]

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from domain.principal import Role
+from schema.matter_index import MatterQuery
 from tests.push.conftest import MATTER_UPDATES, TIANJIA, LiveHub, WsSession, sse_updates, ws_updates
 
 ACCESS_LOG = """
@@ -354,3 +355,29 @@ async def test_a_websocket_from_another_origin_is_refused(live_hub: LiveHub) -> 
     async with connect(url, subprotocols=protocols, origin=Origin(live_hub.url)) as same_origin:
         await same_origin.send('{"type": "connection_init"}')
         assert '"connection_ack"' in str(await same_origin.recv())
+
+
+async def test_a_window_screen_narrowed_by_stage(live_hub: LiveHub) -> None:
+    index = live_hub.services.matter_index
+    await index.ready()
+    tianjia = index.entry(TIANJIA)
+    assert tianjia is not None
+    elsewhere = next(
+        e.project_code
+        for e in index.select(MatterQuery())
+        if e.stage is not tianjia.stage
+        and "planning" in e.departments
+        and _has_open_planning_item(live_hub, e)
+    )
+    staff = live_hub.token(Role.WINDOW_STAFF)
+    same_stage = {"filter": {"stage": tianjia.stage.value}}
+    async with ws_updates(live_hub.url, WINDOW, same_stage, staff) as window_next:
+        await live_hub.subscribers(1)
+        await live_hub.advance("planning", projectCode=elsewhere)  # another stage: not for this screen
+        await live_hub.advance("planning", projectCode=TIANJIA)
+        assert _window(await window_next())["projectCode"] == TIANJIA
+
+
+def _has_open_planning_item(live_hub: LiveHub, entry: Any) -> bool:
+    view = live_hub.world.view("planning", entry.project_code)
+    return view is not None and any(i.status.value in ("ACCEPTED", "IN_REVIEW") for i in view.items)
