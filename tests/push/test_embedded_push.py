@@ -48,3 +48,16 @@ async def test_the_embedded_demo_pushes_an_advance_to_subscribers_and_ends_clean
             hub.process.send_signal(signal.SIGINT)
             assert (await next_event())[0] == "complete"  # ended cleanly, not cut off
         await asyncio.to_thread(hub.process.wait, WAIT_S)
+
+
+WINDOW = "subscription { windowUpdates { projectCode department item newStatus } }"
+
+
+async def test_the_demo_script_moves_planted_projects_and_a_window_screen_sees_them(tmp_path: Path) -> None:
+    env = {"ONEMATTER__PUSH__DEMO_SCRIPT_S": "0.5"}
+    with RunningHub.start(tmp_path, extra_env=env) as hub:
+        async with sse_updates(hub.url, WINDOW, {}, token("WINDOW_STAFF")) as next_event:
+            name, data = await next_event()  # the script moves something every half second
+            assert name == "next" and not data.get("errors"), data
+            update = data["data"]["windowUpdates"]
+            assert update["department"] and update["item"] and update["newStatus"]
