@@ -70,6 +70,10 @@ export class Api {
             body: this.body(name, variables),
             signal: controller.signal,
           });
+          if (response.status === 401) {
+            onState("expired"); // the token is no longer valid: reconnecting cannot help
+            return;
+          }
           if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}`);
           onState("live");
           retry = 1000;

@@ -198,7 +198,12 @@ async function matterPage(code) {
   api.subscribe("PortalMatterUpdates", { code }, {
     onState: (state) => {
       live.dataset.state = state;
-      live.textContent = { live: "实时更新：已连接", reconnecting: "实时更新：重新连接中…", ended: "实时更新：已结束" }[state] || state;
+      live.textContent = {
+        live: "实时更新：已连接",
+        reconnecting: "实时更新：重新连接中…",
+        ended: "实时更新：已结束",
+        expired: "实时更新：令牌已失效，请刷新页面或重新登录",
+      }[state] || state;
     },
     onUpdate: (payload) => {
       const update = payload.data && payload.data.matterUpdates;
