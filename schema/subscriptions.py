@@ -31,6 +31,7 @@ from strawberry.types import Info
 from domain.changes import Change, Subject
 from domain.errors import InvalidInput, NotFound, SubscriptionEnded
 from domain.labels import label
+from domain.principal import Role
 from domain.records import Lifecycle, Stage, UtilityStatus
 from schema.audit import record_read
 from schema.context import HubContext
@@ -181,9 +182,13 @@ class Subscription:
         MatterReaders().has_permission(None, info)  # raises FORBIDDEN for other roles
         check_project(info, code)  # an AGENT's assignment is known now
         profile = await info.context.loaders.profiles.load(code)
-        if profile is None:
+        principal = principal_of(info)
+        if profile is None or (
+            # Another enterprise's project answers as an unknown code does, as `matter` does: no oracle.
+            principal.role is Role.ENTERPRISE and profile.enterprise.credit_code != principal.credit_code
+        ):
             raise NotFound(f"no project with code {code}", entity="project", key=code)
-        check_project(info, code, profile.enterprise.credit_code)  # an ENTERPRISE's own projects only
+        check_project(info, code, profile.enterprise.credit_code)
         async for update in _updates(info, lambda change: change.project_code == code):
             yield update
 

@@ -8,6 +8,7 @@ and announces what moved.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -135,16 +136,26 @@ async def test_an_enterprise_follows_only_its_own_projects(live_hub: LiveHub) ->
     other = next(e for e in sorted(live_hub.world.enterprises) if e != owner)
     variables = {"code": TIANJIA}
     stranger = live_hub.token(Role.ENTERPRISE, credit_code=other, subject="stranger")
-    async with sse_updates(live_hub.url, MATTER_UPDATES, variables, stranger) as sse_next:
-        name, data = await sse_next()
-        assert name == "next"
-        [error] = data["errors"]
-        assert error["extensions"]["code"] == "FORBIDDEN"
-        assert (await sse_next())[0] == "complete"
+    unknown = "2023-430472-70-03-999999"
+    answers = []
+    for code in (TIANJIA, unknown):
+        async with sse_updates(live_hub.url, MATTER_UPDATES, {"code": code}, stranger) as sse_next:
+            name, data = await sse_next()
+            assert name == "next"
+            [error] = data["errors"]
+            answers.append(json.loads(json.dumps(error, ensure_ascii=False).replace(code, "<code>")))
+            assert (await sse_next())[0] == "complete"
+    # Another enterprise's project is refused exactly as an unknown code is: no oracle.
+    assert answers[0]["extensions"]["code"] == "NOT_FOUND"
+    assert answers[0] == answers[1]
     async with ws_updates(live_hub.url, MATTER_UPDATES, variables, stranger) as ws_next:
         message = await ws_next()
         errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
-        assert errors[0]["extensions"]["code"] == "FORBIDDEN"
+        assert errors[0]["extensions"]["code"] == "NOT_FOUND"
+    agent = live_hub.token(Role.AGENT, projects=[unknown], subject="someone-elses-butler")
+    async with sse_updates(live_hub.url, MATTER_UPDATES, variables, agent) as sse_next:
+        _, data = await sse_next()
+        assert data["errors"][0]["extensions"]["code"] == "FORBIDDEN"  # not assigned: refused up front
 
     mine = live_hub.token(Role.ENTERPRISE, credit_code=owner, subject="owner")
     async with ws_updates(live_hub.url, MATTER_UPDATES, variables, mine) as ws_next:
