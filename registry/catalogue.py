@@ -22,7 +22,6 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.errors import InvalidInput
 from domain.limits import LIMITS, LimitUnit
 from registry.bulk import bulk_insert
 from registry.models import (
@@ -33,7 +32,7 @@ from registry.models import (
     ServiceMaterial,
     table_of,
 )
-from registry.queries import PAGE_MAX
+from registry.queries import Keys, keyset_page
 from registry.store import Registry
 
 ONLINE_DEPTHS = {1: "一级（信息公开）", 2: "二级（在线申报）", 3: "三级（在线预审）", 4: "四级（全程网办）"}
@@ -313,11 +312,17 @@ class ServicePage:
 
 
 async def list_entries(
-    registry: Registry, f: ServiceFilter | None = None, *, first: int = 50, after_code: str | None = None
+    registry: Registry,
+    f: ServiceFilter | None = None,
+    *,
+    first: int | None = None,
+    after_code: str | None = None,
+    last: int | None = None,
+    before_code: str | None = None,
 ) -> ServicePage:
-    """A page of catalogue entries ordered by code, those after the code ``after_code``."""
-    if not 1 <= first <= PAGE_MAX:
-        raise InvalidInput(f"first must be between 1 and {PAGE_MAX}", argument="first")
+    """A page of catalogue entries ordered by code: ``first`` after ``after_code``, or ``last`` before
+    ``before_code``."""
+    keys = Keys(first, after_code, last, before_code).checked()
     f = f or ServiceFilter()
     item = ServiceItem
     base = select(item.code)
@@ -342,16 +347,10 @@ async def list_entries(
         base = base.where(
             item.name.contains(term, autoescape=True) | item.code.contains(term, autoescape=True)
         )
-    page = base.order_by(item.code).limit(first + 1)
-    if after_code is not None:
-        page = page.where(item.code > after_code)
     async with registry.sessionmaker() as session:
-        codes = list(await session.scalars(page))
+        codes, has_previous, has_next = await keyset_page(session, base, item.code, keys)
         total = await session.scalar(select(func.count()).select_from(base.subquery())) or 0
-        found = await load_entries(session, codes[:first])
+        found = await load_entries(session, codes)
     return ServicePage(
-        entries=[found[c] for c in codes[:first]],
-        total=total,
-        has_next=len(codes) > first,
-        has_previous=after_code is not None,
+        entries=[found[c] for c in codes], total=total, has_next=has_next, has_previous=has_previous
     )

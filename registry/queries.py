@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Select, func, select
@@ -68,27 +68,62 @@ def _filtered(query: Select[Any], f: ItemFilter) -> Select[Any]:
     return query
 
 
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """A Relay window over a unique key: ``first`` rows after ``after``, or ``last`` before ``before``."""
+
+    first: int | None = None
+    after: str | None = None
+    last: int | None = None
+    before: str | None = None
+
+    def checked(self) -> Keys:
+        """The window with its counts checked (``first`` defaults to ``PAGE_DEFAULT``)."""
+        if self.first is not None and self.last is not None:
+            rule = "give first (paging forward) or last (paging backward), not both"
+            raise InvalidInput(f"last: {rule}", argument="last", rule=rule)
+        for name, value in (("first", self.first), ("last", self.last)):
+            if value is not None and not 1 <= value <= PAGE_MAX:
+                raise InvalidInput(f"{name} must be between 1 and {PAGE_MAX}", argument=name)
+        if self.first is None and self.last is None:
+            return replace(self, first=PAGE_DEFAULT)
+        return self
+
+
+async def keyset_page(
+    session: AsyncSession, base: Select[Any], key: Any, keys: Keys
+) -> tuple[list[Any], bool, bool]:
+    """(rows, has_previous, has_next) of ``keys``'s window over ``base`` ordered by the unique ``key``."""
+    query = base
+    if keys.after is not None:
+        query = query.where(key > keys.after)
+    if keys.before is not None:
+        query = query.where(key < keys.before)
+    if keys.last is not None:
+        rows = list(await session.scalars(query.order_by(key.desc()).limit(keys.last + 1)))
+        return rows[: keys.last][::-1], len(rows) > keys.last, keys.before is not None
+    assert keys.first is not None
+    rows = list(await session.scalars(query.order_by(key).limit(keys.first + 1)))
+    return rows[: keys.first], keys.after is not None, len(rows) > keys.first
+
+
 async def list_items(
     registry: Registry,
     f: ItemFilter | None = None,
     *,
-    first: int = PAGE_DEFAULT,
+    first: int | None = None,
     after_code: str | None = None,
+    last: int | None = None,
+    before_code: str | None = None,
 ) -> ItemPage:
-    """A page of items ordered by code, those after the item code ``after_code``."""
-    if not 1 <= first <= PAGE_MAX:
-        raise InvalidInput(f"first must be between 1 and {PAGE_MAX}", argument="first")
+    """A page of items ordered by code: ``first`` after ``after_code``, or ``last`` before ``before_code``."""
+    keys = Keys(first, after_code, last, before_code).checked()
     f = f or ItemFilter()
     base = _filtered(select(DelegatedItem), f)
-    page = base.order_by(DelegatedItem.code).limit(first + 1)
-    if after_code is not None:
-        page = page.where(DelegatedItem.code > after_code)
     async with registry.sessionmaker() as session:
-        rows = list(await session.scalars(page))
+        rows, has_previous, has_next = await keyset_page(session, base, DelegatedItem.code, keys)
         total = await session.scalar(select(func.count()).select_from(base.subquery())) or 0
-    return ItemPage(
-        items=rows[:first], total=total, has_next=len(rows) > first, has_previous=after_code is not None
-    )
+    return ItemPage(items=rows, total=total, has_next=has_next, has_previous=has_previous)
 
 
 async def get_item(registry: Registry, code: str) -> DelegatedItem | None:

@@ -181,14 +181,21 @@ class Query:
         self,
         info: Info[HubContext, None],
         filter: ServiceItemFilter | None = None,
-        first: int = queries.PAGE_DEFAULT,
+        first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> ServiceItemConnection:
         registry = registry_of(info)
         f = ServiceFilter(**vars(filter)) if filter else None
         with reporting():
             after_code = decode_cursor(SERVICE_CURSOR, after) if after is not None else None
-            page = await catalogue.list_entries(registry, f, first=first, after_code=after_code)
+            before_code = (
+                decode_cursor(SERVICE_CURSOR, before, argument="before") if before is not None else None
+            )
+            page = await catalogue.list_entries(
+                registry, f, first=first, after_code=after_code, last=last, before_code=before_code
+            )
         edges = [
             ServiceItemEdge(cursor=encode_cursor(SERVICE_CURSOR, e.code), node=ServiceItem.of(e))
             for e in page.entries

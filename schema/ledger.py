@@ -302,14 +302,21 @@ class Query:
         self,
         info: Info[HubContext, None],
         filter: DelegatedItemFilter | None = None,
-        first: int = queries.PAGE_DEFAULT,
+        first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> DelegatedItemConnection:
         registry = registry_of(info)
         f = queries.ItemFilter(**vars(filter)) if filter else None
         with reporting():
             after_code = decode_cursor(ITEM_CURSOR, after) if after is not None else None
-            page = await queries.list_items(registry, f, first=first, after_code=after_code)
+            before_code = (
+                decode_cursor(ITEM_CURSOR, before, argument="before") if before is not None else None
+            )
+            page = await queries.list_items(
+                registry, f, first=first, after_code=after_code, last=last, before_code=before_code
+            )
         refs = await _References.load(registry)
         edges = [
             DelegatedItemEdge(cursor=encode_cursor(ITEM_CURSOR, i.code), node=DelegatedItem.of(i, refs))
