@@ -6,10 +6,15 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: run test bench bench-peer lint deadcode lock clean
 
-$(STAMP): pyproject.toml constraints.txt
+# The two plug-in departments (plugins/: their own packages, found by entry point) are
+# installed for the demo and the tests; `pip uninstall` them and the hub serves the five.
+PLUGINS := plugins/construction_permit plugins/ecology
+
+$(STAMP): pyproject.toml constraints.txt $(addsuffix /pyproject.toml,$(PLUGINS))
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install -q --no-deps $(addprefix -e ,$(PLUGINS))
 	touch $(STAMP)
 
 # `make run PORT=8001` when port 8000 is taken (HOST=0.0.0.0 to listen beyond loopback).

@@ -107,6 +107,21 @@ class ApprovalItem:
     history: tuple[ItemEvent, ...] = ()  # the department's processing history, oldest first
 
 
+@dataclass(frozen=True, slots=True)
+class PermitIssued:
+    """A construction permit issued for one phase of a phased permit, or for the whole project.
+
+    Any department may report one among its view's records; the hub's
+    ``phasedPermit`` shows, per phase, whether its permit was issued, with the
+    number and date, from whichever department reported it.
+    """
+
+    phase: str  # EARTHWORK, BASEMENT, BELOW_GROUND, ABOVE_GROUND or FULL (domain.rules' phases)
+    permit_number: str
+    issued_on: date
+    department: str
+
+
 # Stable item kinds. Connectors map their department's item names onto these.
 ITEM_KINDS: dict[str, str] = {
     "planning.conditions": "规划条件批文",

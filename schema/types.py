@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, TypeVar, cast
@@ -143,6 +143,12 @@ class Phase:
     name: str
     eligible: bool
     missing: list[str] = strawberry.field(description="Prerequisites still missing, by name.")
+    issued: bool = strawberry.field(
+        description="Whether this phase's permit was issued, as a department that answered reports it."
+    )
+    permit_number: str | None = strawberry.field(description="The issued permit's number.")
+    issued_on: date | None
+    issued_by: str | None = strawberry.field(description="The department that reported the permit.")
 
 
 @strawberry.type
@@ -152,14 +158,27 @@ class PhasedPermit:
     phases: list[Phase]
 
     @classmethod
-    def of(cls, answer: rules.PhasedPermitAnswer) -> PhasedPermit:
-        return cls(
-            mode=answer.mode,
-            phases=[
-                Phase(phase=p.phase, name=p.name, eligible=p.eligible, missing=list(p.missing))
-                for p in answer.phases
-            ],
-        )
+    def of(
+        cls, answer: rules.PhasedPermitAnswer, permits: Sequence[records.PermitIssued] = ()
+    ) -> PhasedPermit:
+        """The rules' answer per phase, with the permit any department reported issued for it."""
+        issued = {p.phase: p for p in permits}
+        phases = []
+        for p in answer.phases:
+            permit = issued.get(p.phase)
+            phases.append(
+                Phase(
+                    phase=p.phase,
+                    name=p.name,
+                    eligible=p.eligible,
+                    missing=list(p.missing),
+                    issued=permit is not None,
+                    permit_number=permit.permit_number if permit else None,
+                    issued_on=permit.issued_on if permit else None,
+                    issued_by=permit.department if permit else None,
+                )
+            )
+        return cls(mode=answer.mode, phases=phases)
 
 
 @strawberry.type(
@@ -380,13 +399,18 @@ class Matter:
         views = self._views()
         return [ApprovalItem.of(item, self._as_of) for name in _ordered(views) for item in views[name].items]
 
-    @field(description="Per phase: eligible, or the prerequisites missing by name.")
+    @field(
+        description="Per phase: eligible, or the prerequisites missing by name; issued, with number and date."
+    )
     def phased_permit(self) -> PhasedPermit | None:
         profile = self._known_profile()
         # The answer is only right when every department holding a prerequisite answered.
         for name in ("planning", "civil_air_defence") + (("fire",) if profile.special_fire else ()):
             self.department_view(name)
-        return PhasedPermit.of(rules.phased_permit(profile, self._views()))
+        views = self._views()
+        # Issued permits come from whichever department reports them (a plug-in's records).
+        permits = [r for v in views.values() for r in v.records if isinstance(r, records.PermitIssued)]
+        return PhasedPermit.of(rules.phased_permit(profile, views), permits)
 
     @field(description="From the departments that answered (see sources).")
     def blockers(self) -> list[Blocker] | None:

@@ -1,0 +1,1 @@
+"""OneMatter Hub connector for 住房和城乡建设局."""

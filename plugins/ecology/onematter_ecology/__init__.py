@@ -1,0 +1,1 @@
+"""OneMatter Hub connector for 生态环境局."""
