@@ -164,3 +164,52 @@ def test_without_them_the_hub_starts_and_serves_the_five(tmp_path: Path) -> None
     assert "errors" not in matter, matter["errors"]
     earthwork = matter["data"]["matter"]["phasedPermit"]["phases"][0]
     assert earthwork == {"phase": "EARTHWORK", "eligible": True, "issued": False}
+
+
+def test_fixtures_serve_starts_their_simulated_systems() -> None:
+    import signal
+    import subprocess
+    import sys
+
+    import httpx
+
+    onematter = Path(sys.executable).with_name("onematter")
+    process = subprocess.Popen(
+        [str(onematter), "fixtures", "serve", "--projects", "20"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    urls: dict[str, str] = {}
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if line.startswith("Ctrl-C to stop"):
+                break
+            name, _, rest = line.partition(" ")
+            if rest.strip().startswith("http://"):
+                urls[name] = rest.split()[0]
+        assert FIVE | set(PLUGINS) <= set(urls)
+        # Editable installs are invisible to mypy (setuptools import hooks).
+        from onematter_construction_permit.fixture import DEMO_PASSWORD, DEMO_USER  # type: ignore[import-not-found]
+        from onematter_ecology.fixture import DEMO_API_KEY  # type: ignore[import-not-found]
+
+        permit = httpx.get(
+            f"{urls['construction_permit']}/sgxk/xm/{TIANJIA_CODE}",
+            auth=(DEMO_USER, DEMO_PASSWORD),
+            timeout=10,
+        )
+        assert permit.status_code == 200 and b'fzrq="2023-09-28"' in permit.content
+        eia = httpx.post(
+            f"{urls['ecology']}/hpsp/xmcx", data={"xmdm": HELI_CODE, "token": DEMO_API_KEY}, timeout=10
+        )
+        assert eia.status_code == 200 and eia.json()["xm"]["hpwj"][0]["pfrq"] == "20230417"
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
