@@ -36,11 +36,11 @@ def hub_env(departments: EmbeddedDepartments) -> dict[str, str]:
     env = {"ONEMATTER__HUB__EMBEDDED": "false", **embed_environment(Settings(), departments.urls, AS_OF)}
     for values in DEMO_CREDENTIALS.values():
         env.update(dict(values.values()))
-    # One failure opens fire's breaker, and stays open for the test's length.
     from connectors.discovery import available
 
-    for name in set(available()) - set(FIXTURE_DEPARTMENTS):  # installed plug-ins: not simulated here
+    for name in set(available()) - set(departments.urls):  # installed plug-ins: not simulated here
         env[f"ONEMATTER__CONNECTORS__{name.upper()}__ENABLED"] = "false"
+    # One failure opens fire's breaker, and stays open for the test's length.
     env["ONEMATTER__CONNECTORS__FIRE__BREAKER__FAILURES"] = "1"
     env["ONEMATTER__CONNECTORS__FIRE__BREAKER__RESET_S"] = "600"
     env["ONEMATTER__CONNECTORS__FIRE__RETRY__ATTEMPTS"] = "1"
