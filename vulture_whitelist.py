@@ -59,14 +59,13 @@ _.max_ms
 _.mean_ms
 _.transport_errors
 
-# pydantic field excluded from dumps, set by the loader (connectors/mapping_format.py).
-_.source_file
+# Read by Strawberry when it builds the schema (schema/__init__.py: nullable guarded root fields).
+_.type_annotation
 
 # Written and not read anywhere yet: left for their owners to use or remove
-# (fixtures/builder.py, fixtures/urban_management.py, gateway/response_cache.py,
+# (fixtures/builder.py, gateway/response_cache.py,
 # registry/spreadsheet.py, registry/catalogue_data.py).
 _.n_projects
-_.TITLE
 _.misses
 _.header_row
 _.DUTY_CATEGORY

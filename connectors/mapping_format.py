@@ -273,7 +273,6 @@ class Mapping_(_Strict):
     part: Literal["items"] | None = Field(
         None, description="a department without a built-in part shows its items in Matter"
     )
-    source_file: str = Field("", exclude=True)
 
     def compiled(self, expression: str) -> ParsedResult:
         return _compiled(expression)
@@ -311,7 +310,7 @@ def parse_mapping(text: str, *, file: str = "<mapping>") -> Mapping_:
         reason = str(exc).split(" (at ")[0]
         raise MappingError(f"not valid TOML: {reason}", file=file, line=line, key="") from None
     try:
-        mapping = Mapping_.model_validate({**raw, "source_file": file})
+        mapping = Mapping_.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = tuple(str(p) for p in first["loc"] if not str(p).startswith("function-"))

@@ -58,7 +58,7 @@ async def test_it_is_in_sources_in_matter_and_in_the_sdl(hub: Hub, world: World)
     truth = urban_management.views(world)
     code = sorted(truth)[0]
     sources = await hub.query("{ sources { department title } }", role=Role.INTEGRATOR)
-    assert {"department": "urban_management", "title": "城市管理和综合执法局"} in sources["data"]["sources"]
+    assert {"department": "urban_management", "title": urban_management.TITLE} in sources["data"]["sources"]
     sdl = (await hub.query("{ _service { sdl } }", role=Role.INTEGRATOR))["data"]["_service"]["sdl"]
     assert "urbanManagement" in sdl
     body = await hub.query(
