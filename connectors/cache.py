@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote, urlsplit
 
@@ -89,6 +89,36 @@ def _redis_cache(url: str | None, namespace: str) -> BaseCache:
 RETRY_PRIMARY_S = 5.0
 
 
+class OutageWindow:
+    """Failures of a shared service, logged as one warning line per kind per outage window.
+
+    The first failure opens a window of ``window_s``; while it is open, ``degraded``
+    is true and each kind of failure (a read, a write, an exception class, as the
+    caller names it) is logged once, without a traceback. The next failure after
+    the window has gone by opens a new one and is logged again, so an outage that
+    lasts shows one line per kind every ``window_s``, not one per call.
+    """
+
+    def __init__(self, window_s: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.window_s = window_s
+        self.clock = clock
+        self._until = 0.0
+        self._logged: set[Hashable] = set()
+
+    @property
+    def degraded(self) -> bool:
+        return self.clock() < self._until
+
+    def failed(self, kind: Hashable, logger: logging.Logger, message: str, *args: object) -> None:
+        """Record one failure; log ``message % args`` if ``kind`` was not logged in this window."""
+        if not self.degraded:
+            self._until = self.clock() + self.window_s
+            self._logged.clear()
+        if kind not in self._logged:
+            self._logged.add(kind)
+            logger.warning(message, *args)
+
+
 class FallbackCache:
     """The shared cache (Redis), with this process's memory standing in while it is down.
 
@@ -110,7 +140,7 @@ class FallbackCache:
         self.fallback = SimpleMemoryCache(namespace=getattr(primary, "namespace", None), timeout=None)
         self.retry_s = retry_s
         self.clock = clock
-        self._down_until = 0.0
+        self._outage = OutageWindow(retry_s, clock=lambda: self.clock())
 
     @property
     def namespace(self) -> str | None:
@@ -122,19 +152,20 @@ class FallbackCache:
 
     @property
     def degraded(self) -> bool:
-        return self.clock() < self._down_until
+        return self._outage.degraded
 
     async def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         if not self.degraded:
             try:
                 return await getattr(self.primary, method)(*args, **kwargs)
             except Exception as exc:
-                log.warning(
+                self._outage.failed(
+                    type(exc).__name__,
+                    log,
                     "shared cache unreachable (%s); caching in memory for %g s",
                     type(exc).__name__,
                     self.retry_s,
                 )
-                self._down_until = self.clock() + self.retry_s
         return await getattr(self.fallback, method)(*args, **kwargs)
 
     async def get(self, *args: Any, **kwargs: Any) -> Any:

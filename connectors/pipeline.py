@@ -52,6 +52,7 @@ from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
 from connectors.breaker import BreakerState, CircuitBreaker
+from connectors.cache import RETRY_PRIMARY_S, OutageWindow
 from connectors.failures import check_response, parsed, translate
 from connectors.tracing import Attempt, attempt_var
 from domain.errors import (
@@ -293,6 +294,8 @@ class CallPipeline:
             on_change=self._breaker_changed,
         )
         self._counters = _Counters()
+        # A cache outage is logged one line per kind (read/write, exception class) per window.
+        self._cache_outage = OutageWindow(RETRY_PRIMARY_S, clock=lambda: self.clock())
         self._inflight: dict[tuple[str, str], asyncio.Future[Fetched[Any]]] = {}
 
     # -- public API --------------------------------------------------------------------
@@ -662,16 +665,16 @@ class CallPipeline:
     async def _cache_get(self, cache_key: str) -> _Entry | None:
         try:
             entry = await self.cache.get(cache_key, namespace=self._namespace)
-        except Exception:  # a cache outage degrades to "miss", never to a failed call
-            log.warning("cache read failed for %s", self.department, exc_info=True)
+        except Exception as exc:  # a cache outage degrades to "miss", never to a failed call
+            self._cache_failed("read", exc)
             return None
         return entry if isinstance(entry, _Entry) else None
 
     async def _cache_multi_get(self, cache_keys: list[str]) -> list[_Entry | None]:
         try:
             entries = await self.cache.multi_get(cache_keys, namespace=self._namespace)
-        except Exception:
-            log.warning("cache read failed for %s", self.department, exc_info=True)
+        except Exception as exc:
+            self._cache_failed("read", exc)
             return [None] * len(cache_keys)
         return [e if isinstance(e, _Entry) else None for e in entries]
 
@@ -683,14 +686,26 @@ class CallPipeline:
     async def _cache_set(self, cache_key: str, entry: _Entry) -> None:
         try:
             await self.cache.set(cache_key, entry, ttl=self._cache_ttl(), namespace=self._namespace)
-        except Exception:
-            log.warning("cache write failed for %s", self.department, exc_info=True)
+        except Exception as exc:
+            self._cache_failed("write", exc)
 
     async def _cache_multi_set(self, pairs: list[tuple[str, _Entry]]) -> None:
         try:
             await self.cache.multi_set(pairs, ttl=self._cache_ttl(), namespace=self._namespace)
-        except Exception:
-            log.warning("cache write failed for %s", self.department, exc_info=True)
+        except Exception as exc:
+            self._cache_failed("write", exc)
+
+    def _cache_failed(self, kind: str, exc: Exception) -> None:
+        # One line, no traceback: an unreachable cache fails the same way on every call.
+        self._cache_outage.failed(
+            (kind, type(exc).__name__),
+            log,
+            "cache %s failed for %s (%s); calls go on without the cache; not logged again for %g s",
+            kind,
+            self.department,
+            type(exc).__name__,
+            self._cache_outage.window_s,
+        )
 
     # -- bookkeeping -------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -189,3 +190,52 @@ async def test_the_shared_cache_is_tried_again_after_its_retry_window() -> None:
     await cache.set("k", "in redis")
     assert primary.store == {"k": "in redis"}
     await cache.close()
+
+
+def _closed_loopback_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_a_cache_outage_logs_one_line_per_kind_per_window(caplog: pytest.LogCaptureFixture) -> None:
+    from aiocache import RedisCache
+    from aiocache.serializers import PickleSerializer
+
+    redis = RedisCache(
+        serializer=PickleSerializer(),
+        namespace="nowhere",
+        endpoint="127.0.0.1",
+        port=_closed_loopback_port(),
+        timeout=0.25,
+        create_connection_timeout=0.25,
+    )
+    clock = FakeClock()
+    pipeline = CallPipeline("fire", ConnectorSettings(), redis, clock=clock.monotonic, now=clock.time)
+
+    async def fetch() -> str:
+        return "answer"
+
+    def lines() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if r.name == "onematter.connectors" and "cache" in r.getMessage()]
+
+    caplog.set_level(logging.WARNING)
+    try:
+        for _ in range(3):
+            assert (await pipeline.call("project", "P1", fetch)).value == "answer"
+        await pipeline.call_batch("project", ["P2", "P3"], lambda keys: _views(keys))
+        got = lines()
+        assert [r.getMessage().split(" for ")[0] for r in got] == ["cache read failed", "cache write failed"]
+        assert all(r.exc_info is None and "\n" not in r.getMessage() for r in got)
+        assert "fire" in got[0].getMessage()
+        clock.advance(6.0)  # the window has gone by: a new outage window, logged again
+        await pipeline.call("project", "P1", fetch)
+        assert len(lines()) == 4
+    finally:
+        await redis.close()
+
+
+async def _views(keys: list[str]) -> dict[str, DepartmentView]:
+    return {k: DepartmentView(department="fire", project_code=k) for k in keys}
