@@ -1,4 +1,4 @@
-"""The benchmark scenarios and the targets each one checks (issue 14's Targets).
+"""The benchmark scenarios and the targets each one checks.
 
 Every scenario starts what it needs (the hub as ``onematter serve`` with a
 generated configuration, the peer), drives it with ``bench.load`` in its own
@@ -55,7 +55,7 @@ DEADLINE_S = 2.0  # each connector's deadline in these runs (the default)
 # default ``[ops] response_cache_ttl_s`` and the peer's ``responseCaching.ttl``.
 RESPONSE_CACHE_TTL_S = 2.0
 
-# Issue 14's targets, printed beside each figure.
+# The targets, printed beside each figure.
 COLD_SINGLE_P50_MS = 45.0  # the slowest department (40 ms) + 5 ms
 WARM_ONE_CLIENT_P50_MS = 1.5
 WARM_RATIO = 1.0  # hub / cached peer, 50 clients
