@@ -305,9 +305,10 @@ class CachedResults:
         if key_scope is None or media_type is None:
             await self.app(scope, receive, send)
             return
-        body, more = await _body(receive)
-        replay = _replaying(body, more, receive)
-        entry = None if more else self._lookup(scope, body, key_scope)
+        first = await receive()
+        replay = _replaying(first, receive)
+        whole = first["type"] == "http.request" and not first.get("more_body", False)
+        entry = self._lookup(scope, first.get("body", b""), key_scope) if whole else None
         if entry is None or not await _logged(scope, principal, headers, entry):
             await self.app(scope, replay, send)
             return
@@ -383,22 +384,15 @@ def _media_type(headers: dict[bytes, bytes]) -> str | None:
     return negotiate(text)
 
 
-async def _body(receive: Receive) -> tuple[bytes, bool]:
-    """The first request message's body, and whether more follows (then nothing is cached)."""
-    message = await receive()
-    if message["type"] != "http.request":
-        return b"", True
-    return message.get("body", b""), bool(message.get("more_body", False))
-
-
-def _replaying(body: bytes, more: bool, receive: Receive) -> Receive:
+def _replaying(first: Message, receive: Receive) -> Receive:
+    """``receive`` as the app downstream should see it: ``first`` again, then the rest."""
     replayed = False
 
     async def replay() -> Message:
         nonlocal replayed
         if not replayed:
             replayed = True
-            return {"type": "http.request", "body": body, "more_body": more}
+            return first
         return await receive()
 
     return replay
