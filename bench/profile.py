@@ -27,6 +27,8 @@ import os
 import pstats
 import sys
 import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -169,7 +171,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--save", help="also write the profile to this file (python -m pstats FILE)")
-    args = parser.parse_args(argv)
+    return in_process(_run, parser.parse_args(argv))
+
+
+def in_process(
+    run: Callable[[argparse.Namespace, procs.Departments, Path], Awaitable[None]], args: argparse.Namespace
+) -> int:
+    """Start the five departments, ``run`` the hub's app in this process on uvloop, stop them."""
     os.environ.update(procs.DEMO_CREDENTIALS)  # the connectors' credentials, as bench/procs.py sets them
     logging.disable(logging.WARNING)  # the app's JSON lines would drown the figures
     folder = procs.workdir()
@@ -177,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import uvloop
 
-        uvloop.run(_run(args, departments, folder))
+        uvloop.run(run(args, departments, folder))
     finally:
         departments.stop()
         procs.remove(folder)
