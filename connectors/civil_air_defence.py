@@ -114,8 +114,8 @@ class CivilAirDefenceConnector:
         self.settings = settings
         self.client = client
         self.pipeline = CallPipeline(NAME, settings, cache)
-        self.path = str(settings.options.get("path", SERVICE_PATH))
-        self.batch_size = int(settings.options.get("batch_size", MAX_BATCH))
+        self.path = settings.option("path", SERVICE_PATH)
+        self.batch_size = settings.option("batch_size", MAX_BATCH, minimum=1)
 
     @staticmethod
     def normalise_status(raw: str) -> Lifecycle:

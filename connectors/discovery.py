@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING
 
-from connectors.settings import ConnectorSettings
+from connectors.settings import ConnectorSettings, OptionError
 from domain.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -169,6 +169,10 @@ def build_connectors(
             )
         try:
             connectors[name] = factory(settings=settings, client=client_for(name), cache=cache)
+        except OptionError as exc:
+            raise ConnectorLoadError(
+                f"invalid configuration: [connectors.{name}.options] {exc.key}: {exc.problem}"
+            ) from exc
         except Exception as exc:
             raise ConnectorLoadError(
                 f"connector {name!r} could not be built: {type(exc).__name__}: {exc}"

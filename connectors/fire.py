@@ -103,7 +103,7 @@ class FireConnector:
         self.settings = settings
         self.client = client
         self.pipeline = CallPipeline(NAME, settings, cache)
-        self.batch_size = min(int(settings.options.get("batch_size", MAX_BATCH)), MAX_BATCH)
+        self.batch_size = min(settings.option("batch_size", MAX_BATCH, minimum=1), MAX_BATCH)
 
     @staticmethod
     def normalise_status(raw: str) -> Lifecycle:

@@ -110,7 +110,7 @@ class PlanningConnector:
         self.settings = settings
         self.client = client
         self.pipeline = CallPipeline(NAME, settings, cache)
-        self.page_size = int(settings.options.get("page_size", PAGE_SIZE))
+        self.page_size = settings.option("page_size", PAGE_SIZE, minimum=1)
 
     @staticmethod
     def normalise_status(raw: str) -> Lifecycle:

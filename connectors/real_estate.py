@@ -106,13 +106,13 @@ class RealEstateConnector:
         self.settings = settings
         self.client = client
         self.pipeline = CallPipeline(NAME, settings, cache)
-        self.batch_size = int(settings.options.get("batch_size", MAX_BATCH))
+        self.batch_size = settings.option("batch_size", MAX_BATCH, minimum=1)
         self.tokens = ClientCredentials(
             client=client,
             settings=settings,
             department=NAME,
-            token_path=str(settings.options.get("token_path", TOKEN_PATH)),
-            margin_s=float(settings.options.get("token_margin_s", TOKEN_MARGIN_S)),
+            token_path=settings.option("token_path", TOKEN_PATH),
+            margin_s=settings.option("token_margin_s", TOKEN_MARGIN_S, minimum=0),
             clock=lambda: self.pipeline.clock(),
             env_prefix="ONEMATTER_REAL_ESTATE",
         )

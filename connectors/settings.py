@@ -9,9 +9,26 @@ print a secret's value.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from domain.errors import ConfigError
+
+OptionT = TypeVar("OptionT", int, float, str)
+_KINDS: dict[type, str] = {int: "a whole number", float: "a number", str: "a string"}
+
+
+class OptionError(ConfigError):
+    """A ``[connectors.NAME.options]`` value is unusable; ``key`` names it, ``problem`` says why.
+
+    Raised while the connector is built; ``build_connectors`` adds the connector's name.
+    """
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key}: {problem}")
+        self.key = key
+        self.problem = problem
 
 
 class RetrySettings(BaseModel):
@@ -56,6 +73,22 @@ class ConnectorSettings(BaseModel):
         None, description="a mapping file (TOML) that defines this department; replaces a registered class"
     )
 
+    def option(self, key: str, default: OptionT, *, minimum: float | None = None) -> OptionT:
+        """The option ``key`` (``default`` if unset), of ``default``'s type; else ``OptionError``.
+
+        A whole number is accepted where a number is expected; a boolean never is.
+        ``minimum``, if given, is the smallest value accepted.
+        """
+        value: Any = self.options.get(key, default)
+        kind = type(default)
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if isinstance(value, bool) or not isinstance(value, kind):
+            raise OptionError(key, f"must be {_KINDS[kind]} (got {_shown(value)})")
+        if minimum is not None and not isinstance(value, str) and value < minimum:
+            raise OptionError(key, f"must be at least {minimum:g} (got {value!r})")
+        return value
+
     def secret(self, name: str, *, default_env: str | None = None) -> str | None:
         """The credential ``name``, read from the environment variable the file names.
 
@@ -64,3 +97,8 @@ class ConnectorSettings(BaseModel):
         """
         var = self.credentials.get(name, default_env)
         return os.environ.get(var) if var else None
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."

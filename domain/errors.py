@@ -15,6 +15,8 @@
     │   │                             (connectors.discovery)
     │   ├── MappingError              a declarative connector's mapping file is invalid;
     │   │                             file, line and key named (connectors.mapping_format)
+    │   ├── OptionError               a [connectors.NAME.options] value is unusable; the key
+    │   │                             named (connectors.settings)
     │   ├── PartLoadError             a connector's Matter part cannot be loaded or used
     │   │                             (schema.parts)
     │   └── ServicesError             the hub cannot start with these settings (gateway.services)

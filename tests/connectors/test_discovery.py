@@ -179,3 +179,32 @@ def test_a_connector_that_fails_to_build_is_named(entry_points: list[EntryPoint]
         ConnectorLoadError, match="'exploding' could not be built: RuntimeError: cannot start"
     ):
         build_connectors({}, cache=SimpleMemoryCache(), client_for=lambda n: httpx.AsyncClient())
+
+
+@pytest.mark.parametrize(
+    ("options", "problem"),
+    [
+        ({"batch_size": "abc"}, "batch_size: must be a whole number (got 'abc')"),
+        ({"batch_size": True}, "batch_size: must be a whole number (got True)"),
+        ({"batch_size": 0}, "batch_size: must be at least 1 (got 0)"),
+        ({"token_margin_s": "soon"}, "token_margin_s: must be a number (got 'soon')"),
+        ({"token_path": 5}, "token_path: must be a string (got 5)"),
+    ],
+)
+def test_a_bad_option_value_names_the_connector_and_key(options: dict[str, Any], problem: str) -> None:
+    from connectors.real_estate import RealEstateConnector
+
+    settings = {"real_estate": ConnectorSettings(base_url="http://127.0.0.1:9", options=options)}
+    with pytest.raises(ConnectorLoadError) as caught:
+        build_connectors(
+            settings,
+            cache=SimpleMemoryCache(timeout=None),
+            client_for=lambda _: httpx.AsyncClient(),
+            factories={"real_estate": RealEstateConnector},
+        )
+    assert str(caught.value) == f"invalid configuration: [connectors.real_estate.options] {problem}"
+
+
+def test_a_whole_number_is_a_number_option() -> None:
+    assert ConnectorSettings(options={"token_margin_s": 60}).option("token_margin_s", 30.0) == 60.0
+    assert ConnectorSettings().option("token_margin_s", 30.0, minimum=0) == 30.0

@@ -28,6 +28,18 @@ MISTAKES: list[tuple[dict[str, str], str]] = [
     ({"ONEMATTER__CONNECTORS__PLANNING__BOGUS": "1"}, "[connectors.planning] bogus: unknown key"),
     ({"ONEMATTER__CONNECTORS__PLANNING__DEADLINE_S": "soon"}, "[connectors.planning] deadline_s"),
     ({"ONEMATTER__CONNECTORS__PLANNING__OPTIONS__PAGESIZE": "5"}, "[connectors.planning.options] pagesize"),
+    (
+        {"ONEMATTER__CONNECTORS__FIRE__OPTIONS__BATCH_SIZE": "'abc'"},
+        "[connectors.fire.options] batch_size: must",
+    ),
+    (
+        {"ONEMATTER__CONNECTORS__PLANNING__OPTIONS__PAGE_SIZE": "'abc'"},
+        "[connectors.planning.options] page_size",
+    ),
+    (
+        {"ONEMATTER__CONNECTORS__PLANNING__OPTIONS__PAGE_SIZE": "0"},
+        "[connectors.planning.options] page_size: must",
+    ),
     ({"ONEMATTER__AUTH__BOGUS": "1"}, "[auth] bogus: unknown key"),
     ({"ONEMATTER__AUTH__LEEWAY_S": "'a'"}, "[auth] leeway_s"),
     ({"ONEMATTER__LIMITS__BOGUS": "1"}, "[limits] bogus: unknown key"),
