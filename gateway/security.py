@@ -35,10 +35,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from strawberry.extensions import (
-    MaxTokensLimiter,
-    SchemaExtension,
-)
+from strawberry.extensions import SchemaExtension
 
 from domain.errors import ConfigError
 from domain.principal import Principal, Role
@@ -52,6 +49,7 @@ from schema.limits import (
     ListGuard,
     NoSuggestions,
     OperationGuard,
+    TokenLimit,
     TrustedDocuments,
     ValidationRules,
     load_trusted_documents,
@@ -586,7 +584,7 @@ def extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
         # The reference portal's own documents are registered too: it is a client shipped with the hub.
         documents = {**trusted_portal_documents(), **load_trusted_documents(limits.trusted_documents)}
         factories.append(functools.partial(TrustedDocuments, documents, exempt=_router_check(limits)))
-    factories.append(functools.partial(MaxTokensLimiter, max_token_count=limits.max_tokens))
+    factories.append(functools.partial(TokenLimit, max_token_count=limits.max_tokens))
     factories.append(
         functools.partial(DocumentGuard, max_fields=limits.max_fields, max_repeats=limits.max_repeats)
     )

@@ -32,6 +32,7 @@ from graphql import (
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLSchema,
+    GraphQLSyntaxError,
     GraphQLUnionType,
     InlineFragmentNode,
     IntValueNode,
@@ -46,6 +47,7 @@ from graphql import (
 from strawberry.extensions import (
     DisableIntrospection,
     MaxAliasesLimiter,
+    MaxTokensLimiter,
     QueryDepthLimiter,
     SchemaExtension,
 )
@@ -297,6 +299,28 @@ def expanded_fields(document: Any, limit: int, max_repeats: int = 10**9) -> int:
             if total > limit:
                 raise _TooBig
     return total
+
+
+_TOO_MANY_TOKENS = re.compile(r"Document contains more than \d+ tokens\.")
+
+
+class TokenLimit(MaxTokensLimiter):
+    """Strawberry's parser token limit, refused like the hub's other size limits.
+
+    graphql-core stops parsing at ``max_token_count`` with a syntax error that has
+    no code; this gives it ``QUERY_TOO_COMPLEX`` and the ``limit``, as the field and
+    repeat limits (``DocumentGuard``) have.
+    """
+
+    def on_parse(self) -> Iterator[None]:
+        yield
+        for error in self.execution_context.pre_execution_errors or ():
+            if isinstance(error, GraphQLSyntaxError) and _TOO_MANY_TOKENS.match(error.description):
+                error.extensions = {
+                    **(error.extensions or {}),
+                    "code": "QUERY_TOO_COMPLEX",
+                    "limit": self.max_token_count,
+                }
 
 
 class DocumentGuard(SchemaExtension):

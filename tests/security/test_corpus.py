@@ -197,7 +197,7 @@ CASES: list[Case] = [
         status=(400,),
         code="BAD_REQUEST",
     ),
-    Case("too-many-tokens", query="{ " + "approvalGuide " * 2_500 + "}"),
+    Case("too-many-tokens", query="{ " + "approvalGuide " * 2_500 + "}", code="QUERY_TOO_COMPLEX"),
     Case("too-many-fields", query="{ " + " ".join(f"f{i}: approvalGuide" for i in range(1_200)) + " }"),
     # -- documents -------------------------------------------------------------------------------------
     Case("syntax-error", query="{ matter(projectCode: "),

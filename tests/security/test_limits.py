@@ -145,6 +145,18 @@ async def test_a_costly_query_is_refused_before_it_runs(make_secure_hub: HubFact
     assert "errors" not in ok.json()
 
 
+async def test_the_token_limit_is_coded_like_the_other_size_limits(make_secure_hub: HubFactory) -> None:
+    hub = await make_secure_hub(limits={"max_tokens": 50})
+    body = (await hub.post("{ " + "approvalGuide " * 60 + "}")).json()
+    assert body["errors"][0]["extensions"] == {"code": "QUERY_TOO_COMPLEX", "limit": 50}
+    assert "more than 50 tokens" in body["errors"][0]["message"]
+    plain = (await hub.post("{ approvalGuide ")).json()  # an ordinary syntax error keeps its own shape
+    assert "Syntax Error" in plain["errors"][0]["message"]
+    assert plain["errors"][0].get("extensions", {}).get("code") != "QUERY_TOO_COMPLEX"
+    ok = await hub.post("{ approvalGuide }")
+    assert "errors" not in ok.json()
+
+
 # -- trusted documents -------------------------------------------------------------------------------
 
 GUIDE = "query Guide { approvalGuide }"
