@@ -22,7 +22,16 @@ import httpx
 from connectors.failures import parsed
 from connectors.http import health_check
 from connectors.jsonfields import segment
-from connectors.mapping_format import MANY_SLOTS, SLOTS, FieldSpec, Mapping_, Request, load_mapping, parse_day
+from connectors.mapping_format import (
+    MANY_SLOTS,
+    SLOTS,
+    FieldSpec,
+    Mapping_,
+    Paging,
+    Request,
+    load_mapping,
+    parse_day,
+)
 from connectors.oauth import ClientCredentials
 from connectors.pipeline import (
     CallPipeline,
@@ -124,7 +133,7 @@ class MappedConnector:
     async def fetch_projects(self, project_codes: Sequence[str]) -> Mapping[str, DepartmentView]:
         """Batch lookup as the mapping's ``[batch]`` says; one lookup per code without one."""
         batch = self.mapping.batch
-        codes = [c for c in dict.fromkeys(project_codes) if c and (batch is None or batch.separator not in c)]
+        codes = self._batchable(project_codes)
         if not codes:
             return {}
         if batch is None:
@@ -138,7 +147,7 @@ class MappedConnector:
     ) -> Mapping[str, Fetched[DepartmentView | None] | ConnectorError]:
         """``fetch_projects``, each project settled alone (``connectors.base.AnswersEachProject``)."""
         batch = self.mapping.batch
-        codes = [c for c in dict.fromkeys(project_codes) if c and (batch is None or batch.separator not in c)]
+        codes = self._batchable(project_codes)
         if not codes:
             return {}
         if batch is None:
@@ -146,6 +155,11 @@ class MappedConnector:
                 zip(codes, await asyncio.gather(*(self._answer(code) for code in codes)), strict=True)
             )
         return settled_sources(await self.pipeline.call_batch_settled("project", codes, self._query_projects))
+
+    def _batchable(self, project_codes: Sequence[str]) -> list[str]:
+        """The distinct codes; a code holding the batch separator cannot be asked for in a batch."""
+        batch = self.mapping.batch
+        return [c for c in dict.fromkeys(project_codes) if c and (batch is None or batch.separator not in c)]
 
     async def _answer(self, project_code: str) -> Fetched[DepartmentView | None] | ConnectorError:
         try:
@@ -383,7 +397,7 @@ def _fill(template: Any, values: Mapping[str, str], codes: list[str]) -> Any:
     return template
 
 
-def _first_page(paging: Any) -> dict[str, str]:
+def _first_page(paging: Paging) -> dict[str, str]:
     if paging.style == "page":
         return {paging.page: str(paging.first), paging.size: str(paging.per_page)}
     if paging.style == "offset":
@@ -392,10 +406,10 @@ def _first_page(paging: Any) -> dict[str, str]:
 
 
 def _next_page(
-    paging: Any, current: Mapping[str, str], payload: Any, got: int, total_so_far: int, mapping: Mapping_
+    paging: Paging, current: Mapping[str, str], payload: Any, got: int, total_so_far: int, mapping: Mapping_
 ) -> dict[str, str]:
     """The parameters of the next page, or {} when the answer is complete."""
-    if paging.style == "cursor":
+    if paging.style == "cursor" and paging.next:  # the format requires next for a cursor
         cursor = mapping.compiled(paging.next).search(payload)
         return {paging.cursor: str(cursor)} if cursor not in (None, "") else {}
     total = mapping.compiled(paging.total).search(payload) if paging.total else None
