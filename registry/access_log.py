@@ -28,7 +28,7 @@ import weakref
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,9 +36,10 @@ from sqlalchemy import Column, Index, String, Table, Text, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
-from registry.models import Base, BigId, UTCDateTime
+from registry.models import Base, BigId, UTCDateTime, bounded_actor
 
 GENESIS = "0" * 64
+PRINCIPAL_MAX = 200  # the principal column; a longer id is stored as its head and its SHA-256
 _APPEND_LOCK = 6_012_346  # PostgreSQL advisory lock key for appends
 
 access_log = Table(
@@ -46,7 +47,7 @@ access_log = Table(
     Base.metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
     Column("at", UTCDateTime, nullable=False),
-    Column("principal", String(200), nullable=False),
+    Column("principal", String(PRINCIPAL_MAX), nullable=False),  # stored_principal(): never cut
     Column("role", String(20), nullable=True),
     Column("purpose", String(128), nullable=True),  # the case number (办件号) from X-Case-Number
     Column("request_id", String(128), nullable=True),
@@ -147,10 +148,24 @@ async def _append_transaction(
             yield connection
 
 
+def stored_principal(principal: str) -> str:
+    """``principal`` as the log stores it: itself up to 200 characters, else its head and SHA-256.
+
+    The same form as the registry's history (``registry.models.bounded_actor``): one
+    value per principal, never cut into another's; the entry's hash covers this form,
+    so ``verify()`` recomputes it from the row, and a reader relates a full id to its
+    entries by passing it through this function (``LogFilter.principal`` does).
+    """
+    return bounded_actor(principal, PRINCIPAL_MAX)
+
+
 def _row(prev: str, read: Read) -> dict[str, Any]:
+    principal = stored_principal(read.principal)
+    if principal != read.principal:
+        read = replace(read, principal=principal)
     return {
         "at": read.at,
-        "principal": read.principal[:200],
+        "principal": principal,
         "role": read.role,
         "purpose": read.purpose,
         "request_id": read.request_id,
@@ -504,7 +519,7 @@ async def head(session: AsyncSession) -> tuple[int, int | None, str | None]:
 
 @dataclass(frozen=True, slots=True)
 class LogFilter:
-    principal: str | None = None
+    principal: str | None = None  # the full id or its stored form (stored_principal)
     role: str | None = None
     purpose: str | None = None
     kind: str | None = None
@@ -522,7 +537,7 @@ async def page(
         query = query.where(access_log.c.id > after_id)
     f = where or LogFilter()
     for column, value in (
-        (access_log.c.principal, f.principal),
+        (access_log.c.principal, None if f.principal is None else stored_principal(f.principal)),
         (access_log.c.role, f.role),
         (access_log.c.purpose, f.purpose),
         (access_log.c.kind, f.kind),

@@ -6,6 +6,7 @@ compares them); change both together.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any, Generic, TypeVar, cast
@@ -419,3 +420,20 @@ class ServiceHistoryEntry(Base):
     old_value: Mapped[str | None] = mapped_column(Text)
     new_value: Mapped[str | None] = mapped_column(Text)
     reason: Mapped[str | None] = mapped_column(Text)
+
+
+ACTOR_MAX = 128  # the history's actor column
+
+
+def bounded_actor(actor: str, limit: int = ACTOR_MAX) -> str:
+    """``actor`` as stored in a column of ``limit`` characters (the history's: ``ACTOR_MAX``).
+
+    A principal's identifier may be longer than the column (a token's ``sub`` has no
+    limit of its own): it is then kept as its head and a SHA-256 of the whole, which
+    is still one value per principal and never truncated into another's. The access
+    log (``registry.access_log``, 200 characters) stores its principals the same way.
+    """
+    if len(actor) <= limit:
+        return actor
+    digest = hashlib.sha256(actor.encode()).hexdigest()
+    return f"{actor[: limit - 72]}…sha256:{digest}"

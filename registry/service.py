@@ -35,6 +35,7 @@ from registry.models import (
     Mode,
     Origin,
     Status,
+    bounded_actor,
     table_of,
 )
 from registry.store import Registry
@@ -168,19 +169,6 @@ def _reason(value: str | None, argument: str = "reason") -> str:
     if not any(unicodedata.category(ch)[0] in "LN" for ch in text):
         raise InvalidInput(f"{argument} must say why, in words", argument=argument)
     return text
-
-
-def bounded_actor(actor: str) -> str:
-    """``actor`` as stored in the history (at most 128 characters).
-
-    A principal's identifier may be longer than the column (a token's ``sub`` has no
-    limit of its own): it is then kept as its head and a SHA-256 of the whole, which
-    is still one value per principal and never truncated into another's.
-    """
-    if len(actor) <= _ACTOR_MAX:
-        return actor
-    digest = hashlib.sha256(actor.encode()).hexdigest()
-    return f"{actor[: _ACTOR_MAX - 72]}…sha256:{digest}"
 
 
 def _code(value: str, argument: str, *, limit: int = _CODE_MAX) -> str:

@@ -8,7 +8,9 @@ processes on one database, on both backends, and verify the chain afterwards.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import multiprocessing
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -132,3 +134,31 @@ async def test_after_close_a_new_registry_appends_where_the_old_one_stopped(regi
     await log.append(registry.sessionmaker, _reads(1, "open"))
     assert await _count(registry) == 3
     assert await _verify(registry) is None
+
+
+async def test_a_principal_longer_than_its_column_is_recorded_faithfully(registry: Registry) -> None:
+    """Over 200 characters: stored as its head and SHA-256 on every write path; the chain verifies."""
+    from registry.models import bounded_actor
+
+    long_a, long_b = "a" * 300, "a" * 299 + "b"  # the same first 200 characters
+
+    def read(who: str) -> list[log.Read]:
+        return [replace(r, request_id="long-principal") for r in _reads(1, who)]
+
+    await log.append(registry.sessionmaker, read(long_a))
+    await log._append_locked(registry.sessionmaker, read(long_b))
+    await log.access_log_for(registry.sessionmaker).append(read("short"))
+    assert await _verify(registry) is None
+    async with registry.sessionmaker() as session:
+        rows = (await session.execute(select(log.access_log).order_by(log.access_log.c.id))).all()
+        assert [r.principal for r in rows] == [
+            bounded_actor(long_a, 200),
+            bounded_actor(long_b, 200),
+            "short",
+        ]
+        assert rows[0].principal != rows[1].principal and all(len(r.principal) <= 200 for r in rows)
+        assert rows[0].principal.endswith(hashlib.sha256(long_a.encode()).hexdigest())
+        for who, stored in ((long_a, rows[0]), (long_b, rows[1])):  # the full id finds its entry
+            for asked in (who, stored.principal):
+                found, _ = await log.page(session, first=5, where=log.LogFilter(principal=asked))
+                assert [r.id for r in found] == [stored.id]

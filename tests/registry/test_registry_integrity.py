@@ -17,8 +17,8 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from domain.errors import HubError, InvalidInput
-from registry.models import Account, HistoryEntry, IdempotencyKey, table_of
-from registry.service import Ledger, bounded_actor
+from registry.models import Account, HistoryEntry, IdempotencyKey, bounded_actor, table_of
+from registry.service import Ledger
 from registry.store import Registry
 from tests.registry.test_registry_ledger import NEW
 

@@ -167,7 +167,7 @@ async def test_mutations_walk_an_item_and_record_the_actor(seeded: Registry) -> 
 
 
 async def test_an_admin_with_a_long_subject_runs_mutations(seeded: Registry) -> None:
-    from registry.service import bounded_actor
+    from registry.models import bounded_actor
 
     subject = "https://idp.zone.internal/realms/hengyang/users/" + "0123456789abcdef" * 12
     admin = Principal(subject=subject, role=Role.ADMIN)
