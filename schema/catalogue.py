@@ -19,7 +19,7 @@ from registry.catalogue import ONLINE_DEPTHS, UNIT_LABELS, ServiceEntry, Service
 from registry.models import ServiceCategory
 from schema.context import HubContext
 from schema.ledger import BusinessSystem, SourceBureau, registry_of, reporting
-from schema.paging import PageInfo, decode_cursor, encode_cursor, page_info
+from schema.paging import PageInfo, decode_bounds, encode_cursor, page_info
 from schema.permissions import Authenticated, LedgerReaders, requires
 
 SERVICE_CURSOR = "service"
@@ -189,10 +189,7 @@ class Query:
         registry = registry_of(info)
         f = ServiceFilter(**vars(filter)) if filter else None
         with reporting():
-            after_code = decode_cursor(SERVICE_CURSOR, after) if after is not None else None
-            before_code = (
-                decode_cursor(SERVICE_CURSOR, before, argument="before") if before is not None else None
-            )
+            after_code, before_code = decode_bounds(SERVICE_CURSOR, after, before)
             page = await catalogue.list_entries(
                 registry, f, first=first, after_code=after_code, last=last, before_code=before_code
             )

@@ -28,7 +28,7 @@ from registry.service import SYSTEM_ACTOR, Ledger, NewItem
 from registry.store import Registry
 from schema.context import HubContext
 from schema.copying import copied
-from schema.paging import PageInfo, decode_cursor, encode_cursor, page_info
+from schema.paging import PageInfo, decode_bounds, encode_cursor, page_info
 from schema.permissions import Administrators, LedgerReaders, Masked, requires
 
 T = TypeVar("T")
@@ -310,10 +310,7 @@ class Query:
         registry = registry_of(info)
         f = queries.ItemFilter(**vars(filter)) if filter else None
         with reporting():
-            after_code = decode_cursor(ITEM_CURSOR, after) if after is not None else None
-            before_code = (
-                decode_cursor(ITEM_CURSOR, before, argument="before") if before is not None else None
-            )
+            after_code, before_code = decode_bounds(ITEM_CURSOR, after, before)
             page = await queries.list_items(
                 registry, f, first=first, after_code=after_code, last=last, before_code=before_code
             )

@@ -107,11 +107,20 @@ def window(
         rule = "give first (paging forward) or last (paging backward), not both"
         raise InvalidInput(f"last: {rule}", argument="last", rule=rule)
     first, last = _count(first, "first", maximum), _count(last, "last", maximum)
+    after_key, before_key = decode_bounds(kind, after, before)
     return Window(
         first=default if first is None and last is None else first,
-        after=decode_cursor(kind, after) if after is not None else None,
+        after=after_key,
         last=last,
-        before=decode_cursor(kind, before, argument="before") if before is not None else None,
+        before=before_key,
+    )
+
+
+def decode_bounds(kind: str, after: str | None, before: str | None) -> tuple[str | None, str | None]:
+    """The keys in the ``after`` and ``before`` cursors of the list ``kind`` (None where not given)."""
+    return (
+        decode_cursor(kind, after) if after is not None else None,
+        decode_cursor(kind, before, argument="before") if before is not None else None,
     )
 
 
