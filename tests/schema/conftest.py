@@ -45,8 +45,12 @@ def hub_settings(
     stale_s: float = 0.0,
     deadline_s: float = 2.0,
     overrides: dict[str, dict[str, Any]] | None = None,
+    limits: dict[str, Any] | None = None,
 ) -> Settings:
-    """Settings pointing every connector at the loopback departments; caching off by default."""
+    """Settings pointing every connector at the loopback departments; caching off by default.
+
+    ``limits`` is the ``[limits]`` table, e.g. ``{"rate_limit": {"enabled": False}}``.
+    """
     connectors = {}
     for name, url in urls.items():
         options: dict[str, Any] = {
@@ -68,6 +72,7 @@ def hub_settings(
         # A namespace per hub: aiocache's memory backend is shared by the whole process.
         cache=CacheBackendSettings(namespace=f"test-{uuid.uuid4().hex}"),
         connectors=connectors,
+        limits=dict(limits or {}),
     )
 
 
