@@ -1,4 +1,4 @@
-"""Rules the hub computes over what the departments said (DESIGN.md).
+"""Rules the hub computes over what the departments said: stages, phased permits, clocks.
 
 Pure functions over ``domain.records``: the approval stage, each item's
 working-day clock, the phased-permit answer, blockers and next steps. No

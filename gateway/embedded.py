@@ -12,7 +12,9 @@ re-read the configuration, inherit the same departments. Demo credentials are
 set in the environment only where none are set already.
 
 Nothing here is imported by the app itself: only ``onematter serve`` and tests
-use it, as DESIGN.md asks of fixtures.
+use it: the simulated departments stay out of the serving app (the import-layer
+contract in pyproject.toml allows this module, and no other gateway module, to
+import fixtures).
 """
 
 from __future__ import annotations
