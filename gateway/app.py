@@ -146,7 +146,7 @@ def create_app(
     )
     app = Starlette(
         routes=[
-            Route("/graphql", _in_front_of(view, result_cache), methods=None),
+            Route("/graphql", _in_front_of(view, result_cache, settings), methods=None),
             WebSocketRoute("/graphql", view),  # subscriptions over graphql-transport-ws
             Route("/webhooks/{department}", webhooks.endpoint, methods=["POST"]),
             # The reference portal (gateway/portal.py); its assets are under /static/portal.
@@ -205,13 +205,13 @@ def end_subscriptions_on_signal(feed: Any) -> Iterator[None]:
                 signal.signal(signum, chained)
 
 
-def _in_front_of(view: Any, result_cache: Any) -> Any:
+def _in_front_of(view: Any, result_cache: Any, settings: Settings) -> Any:
     """The GraphQL view; with a result cache, behind the door that answers hits before it."""
     if result_cache is None:
         return view
     from gateway.response_cache import CachedResults
 
-    return CachedResults(view, result_cache)
+    return CachedResults(view, result_cache, gzip_min_bytes=security.limits_settings(settings).gzip_min_bytes)
 
 
 def create_app_from_env() -> Starlette:

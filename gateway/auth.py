@@ -99,7 +99,7 @@ class Authenticator:
         # Tokens verified so far -> (principal, when it expires): a portal sends the same
         # token with every request, and verifying the signature each time cost more than
         # answering from the result cache. Bounded; a token past its exp is refused.
-        self._verified: dict[str, tuple[Principal, float]] = {}
+        self._verified: dict[str, tuple[Principal, float, float]] = {}  # principal, refused after, exp
         self.clock = time.time
         self.uses_demo_secret = False
         if config.algorithm == "HS256":
@@ -182,8 +182,27 @@ class Authenticator:
         principal = self._principal_from(claims)
         if len(self._verified) >= VERIFIED_TOKENS:
             del self._verified[next(iter(self._verified))]  # the oldest
-        self._verified[token] = (principal, float(claims["exp"]) + self.config.leeway_s)
+        exp = float(claims["exp"])
+        self._verified[token] = (principal, exp + self.config.leeway_s, exp)
         return principal
+
+    def expires_at(self, authorization: str | None) -> float | None:
+        """The ``exp`` (unix seconds) of the bearer token in ``authorization`` (None without one).
+
+        For a token :meth:`principal` has accepted: read from what verification
+        remembered, else (the memo was full and let it go) from the token itself.
+        """
+        if not authorization:
+            return None
+        token = authorization.strip().partition(" ")[2].strip()
+        remembered = self._verified.get(token)
+        if remembered is not None:
+            return remembered[2]
+        try:
+            exp = jwt.decode(token, options={"verify_signature": False}).get("exp")
+        except jwt.InvalidTokenError:
+            return None
+        return float(exp) if isinstance(exp, int | float) else None
 
     def _rsa_key(self, kid: object) -> Any:
         assert self._jwks is not None

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.responses import Response
 
 from domain.principal import Principal
-from gateway.auth import authenticate
+from gateway.auth import authenticate, authenticator_for
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -131,22 +131,10 @@ async def get_context(request: Request, response: Response | None) -> Context:
         as_of=services.as_of(),
         request_id=request_id,
         case_number=case_number,
-        token_expires_at=token_expiry(request.headers.get("authorization")),
+        token_expires_at=authenticator_for(services.settings).expires_at(
+            request.headers.get("authorization")
+        ),
     )
-
-
-def token_expiry(authorization: str | None) -> float | None:
-    """The ``exp`` of a bearer token that authentication has already verified (None without one)."""
-    if not authorization:
-        return None
-    import jwt
-
-    _, _, token = authorization.strip().partition(" ")
-    try:
-        exp = jwt.decode(token.strip(), options={"verify_signature": False}).get("exp")
-    except jwt.InvalidTokenError:
-        return None
-    return float(exp) if isinstance(exp, int | float) else None
 
 
 async def _principal(request: Request, settings: Settings) -> Principal:

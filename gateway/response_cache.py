@@ -39,6 +39,7 @@ request takes the view's path, which withholds the data.
 from __future__ import annotations
 
 import functools
+import gzip
 import hashlib
 import time
 from collections import OrderedDict
@@ -72,6 +73,7 @@ class CachedResult:
     request_hash: str = ""  # the access log's hash of the request (registry/access_log.py)
     label: str | None = None  # the operation's metrics label (gateway/metrics.py)
     body: bytes = b""  # orjson of {"data": data}: what the view sends for this result
+    gzipped: bytes | None = None  # ``body`` gzipped, made on the first hit that accepts gzip
 
 
 class ResultCache:
@@ -272,6 +274,7 @@ def _replay(reads: dict[tuple[str, str], frozenset[str]]) -> None:
 _CONTENT_TYPE = b"content-type"
 _ACCEPT = b"accept"
 _CASE_NUMBER = b"x-case-number"
+_ACCEPT_ENCODING = b"accept-encoding"
 _NO_STORE = b"private, no-store"  # gateway/view.py NO_STORE
 
 
@@ -284,9 +287,13 @@ class CachedResults:
     its key is answered here; everything else, and any doubt, goes to ``app``.
     """
 
-    def __init__(self, app: ASGIApp, cache: ResultCache) -> None:
+    def __init__(self, app: ASGIApp, cache: ResultCache, *, gzip_min_bytes: int = 0) -> None:
         self.app = app
         self.cache = cache
+        # The gzip middleware's threshold ([limits] gzip_min_bytes; 0: never): a hit big
+        # enough is sent gzipped, compressed once per entry rather than once per answer,
+        # and the middleware passes an answer that has its Content-Encoding untouched.
+        self.gzip_min_bytes = gzip_min_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("method") != "POST":
@@ -316,18 +323,24 @@ class CachedResults:
 
         if entry.label is not None:
             state[OPERATION_STATE_KEY] = entry.label
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [
-                    (b"content-type", f"{media_type}; charset=utf-8".encode("latin-1")),
-                    (b"content-length", str(len(entry.body)).encode("latin-1")),
-                    (b"cache-control", _NO_STORE),  # as the view sends every answer
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": entry.body})
+        body = entry.body
+        response_headers = [
+            (b"content-type", f"{media_type}; charset=utf-8".encode("latin-1")),
+            (b"cache-control", _NO_STORE),  # as the view sends every answer
+        ]
+        if (
+            self.gzip_min_bytes
+            and len(body) >= self.gzip_min_bytes
+            and b"gzip" in headers.get(_ACCEPT_ENCODING, b"")  # as the middleware decides
+        ):
+            if entry.gzipped is None:
+                entry.gzipped = gzip.compress(body, compresslevel=9, mtime=0)
+            body = entry.gzipped
+            # The middleware passes an answer with its encoding set, adding nothing.
+            response_headers += [(b"content-encoding", b"gzip"), (b"vary", b"Accept-Encoding")]
+        response_headers.append((b"content-length", str(len(body)).encode("latin-1")))
+        await send({"type": "http.response.start", "status": 200, "headers": response_headers})
+        await send({"type": "http.response.body", "body": body})
 
     def _lookup(self, scope: Scope, body: bytes, key_scope: tuple[Any, ...]) -> CachedResult | None:
         try:
@@ -359,7 +372,7 @@ class CachedResults:
 
 
 def _headers(scope: Scope) -> dict[bytes, bytes]:
-    wanted = (_CONTENT_TYPE, _ACCEPT, _CASE_NUMBER)
+    wanted = (_CONTENT_TYPE, _ACCEPT, _CASE_NUMBER, _ACCEPT_ENCODING)
     found: dict[bytes, bytes] = {}
     for name, value in scope["headers"]:
         lowered = name.lower()

@@ -72,7 +72,7 @@ from strawberry.types.graphql import OperationType
 from domain.errors import HubError
 from gateway.auth import AuthenticationError, authenticate, authenticator_for
 from gateway.changes import PushSettings
-from gateway.context import get_context, token_expiry
+from gateway.context import get_context
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 JSON = "application/json"
@@ -263,7 +263,7 @@ class GraphQLView(GraphQL):
             context.principal = authenticator_for(context.settings).principal(header)
         except AuthenticationError as exc:
             raise ConnectionRejectionError({"message": exc.reason}) from exc
-        context.token_expires_at = token_expiry(header)
+        context.token_expires_at = authenticator_for(context.settings).expires_at(header)
         return await super().on_ws_connect(context)
 
     async def _stream(self, request: Request) -> Response:

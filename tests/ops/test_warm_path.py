@@ -11,6 +11,7 @@ import hashlib
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 from sqlalchemy import select
 
@@ -207,6 +208,13 @@ def test_a_verified_token_is_remembered_until_it_expires() -> None:
     token = authenticator.mint(subject="portal", role=Role.WINDOW_STAFF, ttl_s=60)
     first = authenticator.verify(token)
     assert authenticator.verify(token) is first  # not verified again
+    # Its exp, for a subscription's end, comes from the same memo (and the token if let go).
+    exp = jwt.decode(token, options={"verify_signature": False})["exp"]
+    assert authenticator.expires_at(f"Bearer {token}") == exp
+    authenticator._verified.clear()
+    assert authenticator.expires_at(f"Bearer {token}") == exp
+    assert authenticator.expires_at(None) is None
+    first = authenticator.verify(token)
     clock, now = authenticator.clock, authenticator.clock()
     authenticator.clock = lambda: now + 60 + authenticator.config.leeway_s + 1
     try:
@@ -216,3 +224,31 @@ def test_a_verified_token_is_remembered_until_it_expires() -> None:
         authenticator.clock = clock
     with pytest.raises(AuthenticationError):
         authenticator.verify(token[:-2] + ("AA" if not token.endswith("AA") else "BB"))  # never remembered
+
+
+@pytest.mark.parametrize("accept_encoding", ["gzip, deflate", "identity"])
+async def test_a_hit_is_encoded_as_the_view_encodes_it(
+    make: Any, world: World, monkeypatch: pytest.MonkeyPatch, accept_encoding: str
+) -> None:
+    # The hit sends its entry gzipped once compressed (not compressed again per answer);
+    # what arrives, and how it is labelled, is what the view's answer through the gzip
+    # middleware was.
+    client, _services, settings = await make()
+    executions = Executions(monkeypatch, client)
+    staff = {**bearer(settings, Role.WINDOW_STAFF, "staff-1"), "Accept-Encoding": accept_encoding}
+    body = matter(complete_project(world))
+    answers = [await post(client, body, staff, f"enc-{i}") for i in range(3)]
+    assert executions.count == 1  # the second and third were hits
+    first, *hits = answers
+    assert len(first.content) >= 1_024  # big enough for the gzip middleware's default threshold
+    for hit in hits:
+        assert hit.content == first.content
+        for name in ("content-encoding", "vary", "content-type"):
+            assert hit.headers.get(name) == first.headers.get(name), name
+        sent = int(hit.headers["content-length"])
+        assert sent == int(first.headers["content-length"])
+    if accept_encoding.startswith("gzip"):
+        assert first.headers["content-encoding"] == "gzip"
+        assert sent < len(first.content)  # compressed on the wire
+    else:
+        assert "content-encoding" not in first.headers and sent == len(first.content)
