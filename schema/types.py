@@ -497,10 +497,13 @@ async def load_matter(
     if profile is not None:
         loaders.profiles.prime(project_code, profile)
     names = list(loaders.views)
-    results = await asyncio.gather(
-        _settle(loaders.profiles.load(project_code)),
-        *(_settle(loaders.views[name].load(project_code)) for name in names),
-    )
+    # Every load is queued before the first await, so each loader's batch goes out in the
+    # same tick; the loaders' futures are then awaited in turn (no task per load).
+    pending = [
+        loaders.profiles.load(project_code),
+        *(loaders.views[name].load(project_code) for name in names),
+    ]
+    results = [await _settle(future) for future in pending]
     found, parts = results[0], dict(zip(names, results[1:], strict=True))
     profile_error: Exception | None = None
     if isinstance(found, Exception):
