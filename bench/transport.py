@@ -2,10 +2,12 @@
 
 ``python -m bench.transport``: 32 concurrent GETs against a department system
 running in its own process (the fire system's project lookup), measuring this
-process's CPU time per request for: httpx with its default transport, httpx
-with the aiohttp-backed transport of ``httpx-aiohttp`` (the hub's choice, see
-``connectors/http.py``), and aiohttp directly. CPU time, not wall time, so the
-figure says what the client costs whatever else the machine is doing.
+process's CPU time per request for: httpx with its default transport; httpx's
+own request path over the hub's aiohttp transport (``connectors.http.AiohttpTransport``,
+the way a traced department request goes); the client connectors get
+(``connectors.http.build_client``: its short way from ``get`` to aiohttp); and
+aiohttp directly, the floor. CPU time, not wall time, so the figure says what
+the client costs whatever else the machine is doing.
 """
 
 from __future__ import annotations
@@ -43,7 +45,9 @@ async def _drive(get: Callable[[], Awaitable[int]], requests: int) -> tuple[floa
 async def measure(url: str, requests: int = REQUESTS) -> dict[str, dict[str, float]]:
     import aiohttp
     import httpx
-    from httpx_aiohttp import AiohttpTransport
+
+    from connectors.http import AiohttpTransport, build_client
+    from connectors.settings import ConnectorSettings
 
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=50)
     results: dict[str, dict[str, float]] = {}
@@ -58,12 +62,9 @@ async def measure(url: str, requests: int = REQUESTS) -> dict[str, dict[str, flo
         results[name] = {"cpu_ms_per_request": round(cpu, 3), "requests_per_s": round(requests / wall, 1)}
 
     await with_httpx("httpx (default transport)", None)
-    await with_httpx("httpx + AiohttpTransport", AiohttpTransport(limits=limits))
+    await with_httpx("httpx's own path over the hub's AiohttpTransport", AiohttpTransport(limits=limits))
 
-    # What connectors get (connectors/http.py build_client): base URL + path, no cookie jar.
-    from connectors.http import build_client
-    from connectors.settings import ConnectorSettings
-
+    # What connectors get (connectors/http.py build_client): base URL + path, stamped headers.
     base, _, path = url.partition("/api/")
     async with build_client(ConnectorSettings.model_validate({"base_url": base})) as client:
 

@@ -30,7 +30,6 @@ from bench.profile import _drive, _token, in_process
 
 
 async def _run(args: argparse.Namespace, departments: procs.Departments, folder: Any) -> None:
-    import httpx
 
     import connectors.http as http
     from gateway.app import create_app
@@ -38,16 +37,16 @@ async def _run(args: argparse.Namespace, departments: procs.Departments, folder:
 
     calls: list[tuple[str, float, float]] = []
     names = {int(url.rsplit(":", 1)[1]): name for name, url in departments.urls.items()}
-    original = http.AiohttpTransport.handle_async_request
+    original = http.AiohttpTransport.exchange
 
-    async def timed(self: Any, request: httpx.Request) -> httpx.Response:
+    async def timed(self: Any, method: str, url: Any, *args: Any) -> Any:  # every department request
         started = time.perf_counter()
         try:
-            return await original(self, request)
+            return await original(self, method, url, *args)
         finally:
-            calls.append((names.get(request.url.port or 0, "?"), started, time.perf_counter()))
+            calls.append((names.get(url.port or 0, "?"), started, time.perf_counter()))
 
-    http.AiohttpTransport.handle_async_request = timed  # type: ignore[method-assign]
+    http.AiohttpTransport.exchange = timed  # type: ignore[method-assign]
     app = create_app(load_settings(procs.hub_config(departments, folder, cache_ttl_s=0)))
     codes = departments.project_codes(args.matters + 1)
     headers = [
