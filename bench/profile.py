@@ -3,9 +3,11 @@
     .venv/bin/python -m bench.profile warm          # a repeated document, result cache warm
     .venv/bin/python -m bench.profile cold          # department and result caches off
     .venv/bin/python -m bench.profile warm --concurrency 50 --requests 4000 --top 40
+    .venv/bin/python -m bench.profile cold --departments all   # the portal's screen, five departments
 
-Starts the three JSON department systems in their own processes, builds the hub's
-app from the configuration ``make bench`` uses (``create_app``, its lifespan
+Starts the five department systems in their own processes, builds the hub's app
+over the three JSON ones (``--departments all``: over all five) from the
+configuration ``make bench`` uses (``create_app``, its lifespan
 opening the services: SQLite registry with the access log, connectors over real
 loopback HTTP), and calls the ASGI app directly, without a server or client in the
 way: ``--concurrency`` requests at a time until ``--requests`` were answered. It
@@ -90,13 +92,15 @@ async def _run(args: argparse.Namespace, departments: procs.Departments, folder:
     from gateway.tuning import settle_gc
 
     warm = args.scenario == "warm"
+    five = args.departments == "all"
     config = procs.hub_config(
-        departments, folder, only=procs.JSON_DEPARTMENTS, cache_ttl_s=3600 if warm else 0
+        departments, folder, only=None if five else procs.JSON_DEPARTMENTS, cache_ttl_s=3600 if warm else 0
     )
     settings = load_settings(config)
     app = create_app(settings)
     codes = departments.project_codes(200)[: 20 if warm else 200]
-    bodies = [orjson.dumps({"query": scenarios.MATTER_JSON, "variables": {"code": c}}) for c in codes]
+    query = scenarios.MATTER if five else scenarios.MATTER_JSON
+    bodies = [orjson.dumps({"query": query, "variables": {"code": c}}) for c in codes]
     headers = [
         (b"host", b"127.0.0.1"),
         (b"content-type", b"application/json"),
@@ -130,7 +134,6 @@ async def _run(args: argparse.Namespace, departments: procs.Departments, folder:
 # Where a function's own time is booked: the first of these found in its file's path.
 COMPONENTS = (
     ("httpx", "/httpx/"),
-    ("httpx-aiohttp", "/httpx_aiohttp/"),
     ("aiohttp", "/aiohttp/"),
     ("graphql-core", "/graphql/"),
     ("strawberry", "/strawberry/"),
@@ -170,6 +173,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument(
+        "--departments",
+        choices=("json", "all"),
+        default="json",
+        help="the three JSON systems and the peer's query (default), or all five and the portal's screen",
+    )
     parser.add_argument("--save", help="also write the profile to this file (python -m pstats FILE)")
     return in_process(_run, parser.parse_args(argv))
 
