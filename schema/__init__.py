@@ -26,6 +26,8 @@ from strawberry.types.field import StrawberryField
 
 from schema import enums as _enums  # noqa: F401  (registers the domain enums first)
 from schema.errors import HubErrors, HubSchema
+from schema.fastfields import HubExecutionContext
+from schema.fastfields import install as install_fast_fields
 from schema.parts import (
     DepartmentPart,
     MatterPart,
@@ -73,7 +75,9 @@ class _PartedSchema(HubSchema):
         self._part_fields = matter_fields(parts, taken)
         for made in self._part_fields:
             made.origin = Matter
+        kwargs.setdefault("execution_context_class", HubExecutionContext)
         super().__init__(**kwargs)
+        install_fast_fields(self)  # plain fields without the per-field wrapper (schema/fastfields.py)
 
     def get_fields(self, type_definition: StrawberryObjectDefinition) -> list[StrawberryField]:
         fields = super().get_fields(type_definition)
