@@ -25,6 +25,13 @@ _.render_graphql_ide
 _.encode_json
 _.decode_json
 
+# Strawberry's schema and extension-runner hooks (schema/__init__.py, schema/hooks.py), called by
+# its Schema.execute.
+_.create_extensions_runner
+_.validation
+_.parsing
+_.executing
+
 # httpx.Auth protocol (connectors/mapped.py).
 _.requires_response_body
 _.async_auth_flow

@@ -20,7 +20,10 @@ from typing import Any, Optional
 
 import strawberry
 from strawberry.annotation import StrawberryAnnotation
+from strawberry.extensions import SchemaExtension
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
 from strawberry.types.base import StrawberryObjectDefinition, StrawberryOptional
 from strawberry.types.field import StrawberryField
 
@@ -28,6 +31,7 @@ from schema import enums as _enums  # noqa: F401  (registers the domain enums fi
 from schema.errors import HubErrors, HubSchema
 from schema.fastfields import HubExecutionContext
 from schema.fastfields import install as install_fast_fields
+from schema.hooks import HubExtensionsRunner
 from schema.parts import (
     DepartmentPart,
     MatterPart,
@@ -78,6 +82,12 @@ class _PartedSchema(HubSchema):
         kwargs.setdefault("execution_context_class", HubExecutionContext)
         super().__init__(**kwargs)
         install_fast_fields(self)  # plain fields without the per-field wrapper (schema/fastfields.py)
+
+    def create_extensions_runner(
+        self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
+    ) -> SchemaExtensionsRunner:
+        # Each extension class's hooks found once, not per request (schema/hooks.py).
+        return HubExtensionsRunner(execution_context, extensions)
 
     def get_fields(self, type_definition: StrawberryObjectDefinition) -> list[StrawberryField]:
         fields = super().get_fields(type_definition)
