@@ -1,10 +1,14 @@
 """Process tuning: work the hub does once instead of per request (parsing, validation, garbage collection).
 
 Portals send the same few documents over and over, so the parsed document
-(keyed by its text) and the validation result (keyed by the parsed document
-and the rules) are kept in bounded LRU caches shared by every request of the
-process. Bounded, because query texts come from callers: a flood of unique
-texts only churns the caches. These extensions must come after the security
+(keyed by its text, in a bounded LRU cache shared by every request of the
+process) and the validation result (kept with that parsed document and the
+rules, per app: ``schema.documents.DocumentMemo``) are worked out once.
+Bounded, because query texts come from callers: a flood of unique texts only
+churns the caches. Strawberry's own ``ValidationCache`` keys its cache by the
+document's content, which graphql-core hashes node by node on every request;
+the parsed document's identity is enough, since the parser cache hands the
+same text the same document. These extensions must come after the security
 extensions, so that the linear fragment-bomb check runs before a first
 validation (schema/limits.py ``DocumentGuard``).
 """
@@ -13,18 +17,40 @@ from __future__ import annotations
 
 import functools
 import gc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
-from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
+from strawberry.extensions import ParserCache, SchemaExtension
+from strawberry.schema.schema import validate_document
+
+from schema.documents import DocumentMemo
 
 CACHED_DOCUMENTS = 256
 
 
 def document_caches() -> list[Callable[[], SchemaExtension]]:
+    """The parser cache and this app's validation memo."""
     return [
         functools.partial(ParserCache, maxsize=CACHED_DOCUMENTS),
-        functools.partial(ValidationCache, maxsize=CACHED_DOCUMENTS),
+        functools.partial(ValidatedDocuments, DocumentMemo(CACHED_DOCUMENTS)),
     ]
+
+
+class ValidatedDocuments(SchemaExtension):
+    """Validate a parsed document once per set of rules; later requests reuse the errors (or none)."""
+
+    def __init__(self, memo: DocumentMemo) -> None:
+        self.memo = memo
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        document, rules = context.graphql_document, context.validation_rules
+        if document is not None:
+            context.pre_execution_errors = self.memo.get(
+                document,
+                ("validated", rules),
+                lambda: validate_document(context.schema._schema, document, rules),
+            )
+        yield
 
 
 # Collect the young generation every 10,000 net allocations instead of 700: most of a

@@ -27,6 +27,7 @@ from domain.errors import InvalidInput
 from domain.principal import Principal
 from registry import access_log as log
 from schema.context import HubContext
+from schema.documents import DOCUMENTS
 from schema.paging import decode_cursor, encode_cursor, not_a_cursor
 from schema.permissions import AccessLogReaders, requires
 
@@ -36,7 +37,6 @@ MAX_FIELDS = 200  # field paths kept per entry; a document cannot make an entry 
 @dataclass
 class _Recording:
     reads: dict[tuple[str, str], set[str]] = field(default_factory=dict)
-    fields_by_node: dict[int, tuple[str, ...]] = field(default_factory=dict)
 
 
 _recording: ContextVar[_Recording | None] = ContextVar("onematter_access_reads", default=None)
@@ -75,13 +75,22 @@ def record_read(info: Info[HubContext, None], kind: str, object_id: str) -> None
     if recording is None:
         # Without the recorder the read could not be logged: refuse rather than read silently.
         raise GraphQLError("the access log is not active", extensions={"code": "ACCESS_LOG_UNAVAILABLE"})
-    # The same document position always selects the same fields: compute them once.
+    recording.reads.setdefault((kind, object_id), set()).update(_fields_at(info))
+
+
+def _fields_at(info: Info[HubContext, None]) -> tuple[str, ...]:
+    """:func:`fields_read`, once per document position (the field nodes merged at this path).
+
+    The paths depend on the document alone (not on variables: a ``@skip`` field
+    is listed too), so they are kept with the operation's node (``schema.documents``).
+    """
     raw: Any = getattr(info, "_raw_info", info)  # strawberry's Info wraps graphql-core's
-    node = id(raw.field_nodes[0]) if getattr(raw, "field_nodes", None) else 0
-    fields = recording.fields_by_node.get(node)
-    if fields is None:
-        fields = recording.fields_by_node[node] = fields_read(info)
-    recording.reads.setdefault((kind, object_id), set()).update(fields)
+    nodes = getattr(raw, "field_nodes", None)
+    operation = getattr(raw, "operation", None)
+    if not nodes or operation is None:
+        return fields_read(info)
+    key = ("fields read", *(id(n) for n in nodes))
+    return DOCUMENTS.get(operation, key, lambda: fields_read(info))
 
 
 def _sessionmaker(context: HubContext) -> async_sessionmaker[AsyncSession]:

@@ -19,9 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from graphql import (
-    ExecutionResult as GraphQLExecutionResult,
-)
-from graphql import (
+    ArgumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -44,6 +42,9 @@ from graphql import (
     get_named_type,
     get_operation_ast,
 )
+from graphql import (
+    ExecutionResult as GraphQLExecutionResult,
+)
 from strawberry.extensions import (
     DisableIntrospection,
     MaxAliasesLimiter,
@@ -56,6 +57,7 @@ from strawberry.types.graphql import OperationType
 from domain.errors import ConfigError
 from domain.principal import ANONYMOUS, Principal
 from schema.context import HubContext
+from schema.documents import DOCUMENTS, DocumentMemo
 
 
 def principal_of(context: HubContext | None) -> Principal:
@@ -90,6 +92,8 @@ class CostEstimate:
         self.default_page_size = default_page_size
         self.default_list_size = default_list_size
         self.list_sizes = dict(list_sizes)
+        # Costs of documents whose page sizes are all literal (or defaults), per schema and operation.
+        self._memo = DocumentMemo()
 
     def of(
         self,
@@ -98,6 +102,26 @@ class CostEstimate:
         operation_name: str | None,
         variables: Mapping[str, Any] | None,
     ) -> int:
+        """The document's cost; kept per document when no page size comes from a variable."""
+        known = self._memo.get(
+            document,
+            (schema, operation_name),
+            lambda: self._walk(schema, document, operation_name, None),
+        )
+        if known is not None:
+            return known
+        cost = self._walk(schema, document, operation_name, variables or {})
+        assert cost is not None
+        return cost
+
+    def _walk(
+        self,
+        schema: GraphQLSchema,
+        document: Any,
+        operation_name: str | None,
+        variables: Mapping[str, Any] | None,
+    ) -> int | None:
+        """The cost; None if ``variables`` is None and the cost depends on them."""
         operation = get_operation_ast(document, operation_name)
         if operation is None:
             return 0
@@ -105,8 +129,9 @@ class CostEstimate:
         if root is None:
             return 0
         fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
-        walk = _CostWalk(self, schema, fragments, variables or {}, operation)
-        return walk.selection(operation.selection_set, root, paged=False, visiting=frozenset())
+        walk = _CostWalk(self, schema, fragments, variables, operation)
+        cost = walk.selection(operation.selection_set, root, paged=False, visiting=frozenset())
+        return None if walk.wanted_variables else cost
 
 
 class _CostWalk:
@@ -115,13 +140,14 @@ class _CostWalk:
         estimate: CostEstimate,
         schema: GraphQLSchema,
         fragments: dict[str, FragmentDefinitionNode],
-        variables: Mapping[str, Any],
+        variables: Mapping[str, Any] | None,
         operation: OperationDefinitionNode,
     ) -> None:
         self.estimate = estimate
         self.schema = schema
         self.fragments = fragments
-        self.variables = variables
+        self.variables = variables  # None: not known yet (the walk notes that it wanted them)
+        self.wanted_variables = False
         self.defaults = {v.variable.name.value: v.default_value for v in operation.variable_definitions or ()}
 
     def selection(
@@ -198,6 +224,9 @@ class _CostWalk:
             if isinstance(value, IntValueNode):
                 return max(0, int(value.value))
             if isinstance(value, VariableNode):
+                if self.variables is None:
+                    self.wanted_variables = True
+                    continue
                 raw = self.variables.get(value.name.value)
                 if raw is None and isinstance(self.defaults.get(value.name.value), IntValueNode):
                     raw = int(self.defaults[value.name.value].value)  # type: ignore[union-attr]
@@ -230,6 +259,20 @@ def root_fields(document: Any, operation_name: str | None) -> set[str]:
 
     visit(operation.selection_set, frozenset())
     return names
+
+
+def _operation(document: Any, operation_name: str | None) -> OperationDefinitionNode | None:
+    """``get_operation_ast``, once per document and operation name."""
+    return DOCUMENTS.get(
+        document, ("operation", operation_name), lambda: get_operation_ast(document, operation_name)
+    )
+
+
+def _root_fields(document: Any, operation_name: str | None) -> frozenset[str]:
+    """:func:`root_fields`, once per document and operation name."""
+    return DOCUMENTS.get(
+        document, ("root fields", operation_name), lambda: frozenset(root_fields(document, operation_name))
+    )
 
 
 class _TooBig(Exception):
@@ -337,29 +380,37 @@ class DocumentGuard(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
         document = self.execution_context.graphql_document
         if document is not None:
-            try:
-                expanded_fields(document, self.max_fields, self.max_repeats)
-            except _Repeated as exc:
-                raise GraphQLError(
-                    f"{exc.key[:64]!r} is selected {exc.count} times in one selection set "
-                    f"(at most {self.max_repeats}); use fewer repeats",
-                    extensions={"code": "QUERY_TOO_COMPLEX", "limit": self.max_repeats},
-                ) from None
-            except _TooBig:
-                raise GraphQLError(
-                    f"the document selects more than {self.max_fields} fields with its fragments expanded",
-                    extensions={"code": "QUERY_TOO_COMPLEX", "limit": self.max_fields},
-                ) from None
-            except ValueError as exc:
-                raise GraphQLError(
-                    f"fragment {str(exc)[:64]!r} spreads itself (a fragment cycle)",
-                    extensions={"code": "GRAPHQL_VALIDATION_FAILED"},
-                ) from None
-            except RecursionError:
-                raise GraphQLError(
-                    "the document is nested too deeply", extensions={"code": "QUERY_TOO_COMPLEX"}
-                ) from None
+            problem = DOCUMENTS.get(
+                document, ("expanded", self.max_fields, self.max_repeats), lambda: self._problem(document)
+            )
+            if problem is not None:
+                message, extensions = problem
+                raise GraphQLError(message, extensions=dict(extensions))
         yield
+
+    def _problem(self, document: Any) -> tuple[str, tuple[tuple[str, object], ...]] | None:
+        """Why the document is refused (message and extensions), or None: the same for every request."""
+        try:
+            expanded_fields(document, self.max_fields, self.max_repeats)
+        except _Repeated as exc:
+            return (
+                f"{exc.key[:64]!r} is selected {exc.count} times in one selection set "
+                f"(at most {self.max_repeats}); use fewer repeats",
+                (("code", "QUERY_TOO_COMPLEX"), ("limit", self.max_repeats)),
+            )
+        except _TooBig:
+            return (
+                f"the document selects more than {self.max_fields} fields with its fragments expanded",
+                (("code", "QUERY_TOO_COMPLEX"), ("limit", self.max_fields)),
+            )
+        except ValueError as exc:
+            return (
+                f"fragment {str(exc)[:64]!r} spreads itself (a fragment cycle)",
+                (("code", "GRAPHQL_VALIDATION_FAILED"),),
+            )
+        except RecursionError:
+            return "the document is nested too deeply", (("code", "QUERY_TOO_COMPLEX"),)
+        return None
 
 
 class OperationGuard(SchemaExtension):
@@ -384,7 +435,7 @@ class OperationGuard(SchemaExtension):
         context = self.execution_context
         document = context.graphql_document
         if document is not None and context.result is None:
-            if get_operation_ast(document, context.operation_name) is None:
+            if _operation(document, context.operation_name) is None:
                 _refuse(context, "name the operation to run (operationName)", "GRAPHQL_VALIDATION_FAILED")
                 yield
                 return
@@ -392,7 +443,7 @@ class OperationGuard(SchemaExtension):
             if not principal.authenticated:
                 closed = sorted(
                     n
-                    for n in root_fields(document, context.operation_name)
+                    for n in _root_fields(document, context.operation_name)
                     if n not in self.public and n != "__typename" and not n.startswith("__")
                 )
                 if closed:
@@ -405,7 +456,7 @@ class OperationGuard(SchemaExtension):
             if (
                 context.result is None
                 and self.service_roles is not None
-                and "_service" in root_fields(document, context.operation_name)
+                and "_service" in _root_fields(document, context.operation_name)
                 and str(principal.role) not in self.service_roles
             ):
                 _refuse(
@@ -449,7 +500,7 @@ class ListGuard(SchemaExtension):
         context = self.execution_context
         document = context.graphql_document
         if document is not None and context.result is None:
-            operation = get_operation_ast(document, context.operation_name)
+            operation = _operation(document, context.operation_name)
             if operation is not None:
                 problem = self._problem(context, document, operation)
                 if problem is not None:
@@ -460,22 +511,20 @@ class ListGuard(SchemaExtension):
         self, context: Any, document: Any, operation: OperationDefinitionNode
     ) -> tuple[str, dict[str, object]] | None:
         variables = context.variables or {}
-        fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
-        for node in _fields(operation.selection_set, fragments, set()):
-            for argument in node.arguments or ():
-                value = _argument_value(argument.value, variables)
-                name = f"{node.name.value}({argument.name.value}:)"
-                if node.name.value == "_entities" and argument.name.value == "representations":
-                    problem = self._representations(context, value)
-                    if problem is not None:
-                        return problem
-                    continue
-                longest = _longest_list(value)
-                if longest > self.max_items:
-                    return (
-                        f"{name} holds {longest} items; at most {self.max_items} per request",
-                        {"argument": argument.name.value, "limit": self.max_items},
-                    )
+        for field_name, argument in _arguments(document, context.operation_name, operation):
+            value = _argument_value(argument.value, variables)
+            name = f"{field_name}({argument.name.value}:)"
+            if field_name == "_entities" and argument.name.value == "representations":
+                problem = self._representations(context, value)
+                if problem is not None:
+                    return problem
+                continue
+            longest = _longest_list(value)
+            if longest > self.max_items:
+                return (
+                    f"{name} holds {longest} items; at most {self.max_items} per request",
+                    {"argument": argument.name.value, "limit": self.max_items},
+                )
         return None
 
     def _representations(self, context: Any, value: Any) -> tuple[str, dict[str, object]] | None:
@@ -503,6 +552,22 @@ class ListGuard(SchemaExtension):
                     {"argument": "representations", "index": index},
                 )
         return None
+
+
+def _arguments(
+    document: Any, operation_name: str | None, operation: OperationDefinitionNode
+) -> tuple[tuple[str, ArgumentNode], ...]:
+    """Every argument the operation passes, with its field's name, in document order (kept per document)."""
+
+    def find() -> tuple[tuple[str, ArgumentNode], ...]:
+        fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+        return tuple(
+            (node.name.value, argument)
+            for node in _fields(operation.selection_set, fragments, set())
+            for argument in node.arguments or ()
+        )
+
+    return DOCUMENTS.get(document, ("arguments", operation_name), find)
 
 
 def _fields(

@@ -132,6 +132,18 @@ def test_cost_multiplies_lists_by_their_page_size() -> None:
     assert cost(fragment) == 1 + 2
 
 
+def test_a_documents_cost_follows_the_variables_that_set_its_pages() -> None:
+    """Costs are kept per parsed document, except where a variable gives the page size."""
+    from gateway.config import Settings
+
+    schema = toy_schema(Settings())._schema
+    estimate = CostEstimate(default_page_size=20, default_list_size=10, list_sizes={})
+    paged = parse("query($n: Int) { matters(first: $n) { projectCode } }")
+    assert [estimate.of(schema, paged, None, {"n": n}) for n in (50, 5, None)] == [51, 6, 21]
+    fixed = parse("query($n: Int) { matters(first: 7) { projectCode } approvalGuide }")
+    assert [estimate.of(schema, fixed, None, {"n": n}) for n in (50, 5)] == [9, 9]
+
+
 async def test_a_costly_query_is_refused_before_it_runs(make_secure_hub: HubFactory) -> None:
     hub = await make_secure_hub(limits={"max_cost": 500})
     before = await hub.counts()
