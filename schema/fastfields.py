@@ -30,6 +30,9 @@ themselves default or not as Strawberry's do (``_is_default``).
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date, datetime, time
+from decimal import Decimal
+from enum import Enum
 from typing import Any
 
 from graphql import (
@@ -61,14 +64,34 @@ class PlainAttr:
 
 
 class PlainLeaf(PlainAttr):
-    """A plain field of a scalar or enum type: :class:`HubExecutionContext` completes it in place."""
+    """A plain field of a scalar or enum type: :class:`HubExecutionContext` completes it in place.
 
-    __slots__ = ("leaf", "non_null")
+    ``settled``: the value types that are never awaitable (checked by exact type, so
+    graphql-core's awaitable check runs for anything else). For an enum, ``names``
+    holds the name Strawberry's enum type gives each member, asked of that type once.
+    """
+
+    __slots__ = ("enum", "leaf", "names", "non_null", "settled")
 
     def __init__(self, name: str, leaf: GraphQLScalarType | GraphQLEnumType, non_null: bool) -> None:
         super().__init__(name)
         self.leaf = leaf
         self.non_null = non_null
+        wrapped = getattr(leaf, "wrapped_cls", None) if isinstance(leaf, GraphQLEnumType) else None
+        self.enum: type[Enum] | None = (
+            wrapped if isinstance(wrapped, type) and issubclass(wrapped, Enum) else None
+        )
+        self.names: dict[Any, Any] = {}
+        if self.enum is not None:
+            try:
+                self.names = {member: leaf.coerce_output_value(member) for member in self.enum}
+            except Exception:  # then the type serialises each value, as it always can
+                self.enum, self.names = None, {}
+        self.settled = SETTLED | ({self.enum} if self.enum is not None else set())
+
+
+# Value types that are never awaitable (exactly these types; subclasses are checked).
+SETTLED: frozenset[type] = frozenset({str, int, float, bool, type(None), date, datetime, time, Decimal})
 
 
 class DirectCall:
@@ -172,7 +195,9 @@ class HubExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return super().execute_field(parent_type, source, field_details_list, path, position_context)
         try:
             result = getattr(source, plain.name)
-            if self.is_awaitable(result):  # never for an attribute of a leaf type; as graphql-core would
+            kind = type(result)
+            if kind not in plain.settled and self.is_awaitable(result):
+                # Never for an attribute of a leaf type; if it were, as graphql-core would.
                 return super().execute_field(parent_type, source, field_details_list, path, position_context)
             if isinstance(result, Exception):
                 raise result
@@ -182,6 +207,8 @@ class HubExecutionContext(StrawberryGraphQLCoreExecutionContext):
                         f"Cannot return null for non-nullable field {parent_type}.{node.name.value}."
                     )
                 return None
+            if kind is plain.enum:
+                return plain.names[result]
             return self.complete_leaf_value(plain.leaf, result)
         except Exception as raw_error:
             self.handle_field_error(raw_error, field_def.type, field_details_list, path)

@@ -7,19 +7,20 @@ extension's hook, wraps a generator hook with ``contextlib.contextmanager``
 (a new wrapper function each time) and enters it on an ``ExitStack``: about
 forty look-ups and a dozen wrappers per request for the hub's ten extensions.
 
-:class:`HubExtensionsRunner` is Strawberry's runner with the same hooks run the
-same way: which hooks an extension class overrides, and of which kind, is
-found once per class; a phase then drives the hook generators itself, in
-extension order on the way in and in reverse on the way out, with the
-semantics of ``contextlib.contextmanager`` on an ``ExitStack``: an exception
-in the phase is thrown into each hook (a hook may handle it, then the hooks
-outside it finish normally, or replace it with its own), a hook must yield
-exactly once, and async hooks are refused in a synchronous run with
-Strawberry's message. As in Strawberry the phase itself never swallows its
-exception. When a hook fails before it
-yields, the hooks already started are closed (Strawberry leaves them to the
-garbage collector); their code after ``yield`` does not run, as in Strawberry.
-``get_results`` is asked only of extensions that override it.
+:class:`HubExtensionsRunner` is Strawberry's runner with the same hooks run
+the same way: which hooks an extension class overrides, and of which kind, is
+found once per class (and which extensions of a schema's list hook into each
+phase, once per list of classes); a phase then drives the hook generators
+itself, in extension order on the way in and in reverse on the way out, with
+the semantics of ``contextlib.contextmanager`` on an ``ExitStack``: an
+exception in the phase is thrown into each hook (a hook may handle it, then
+the hooks outside it finish normally, or replace it with its own), a hook
+must yield exactly once, and async hooks are refused in a synchronous run
+with Strawberry's message. As in Strawberry, the phase itself never swallows
+its exception. When a hook fails before it yields, the hooks already started
+are closed (Strawberry leaves them to the garbage collector); their code after
+``yield`` does not run, as in Strawberry. ``get_results`` is asked only of
+extensions that override it.
 """
 
 from __future__ import annotations
@@ -270,19 +271,41 @@ class _Phase:
                 await generator.aclose()
 
 
+class _Lineup:
+    """For one list of extension classes: per phase, which of them hook in, how, in order."""
+
+    __slots__ = ("phases", "with_results")
+
+    def __init__(self, classes: tuple[type[SchemaExtension], ...]) -> None:
+        plans = [_plan(cls) for cls in classes]
+        self.phases: dict[str, tuple[tuple[int, str, Callable[..., Any]], ...]] = {
+            phase: tuple((i, *plan.hooks[phase]) for i, plan in enumerate(plans) if phase in plan.hooks)
+            for phase in PHASES
+        }
+        self.with_results = tuple(i for i, plan in enumerate(plans) if plan.has_results)
+
+
+_lineups: dict[tuple[type[SchemaExtension], ...], _Lineup] = {}
+
+
+def _lineup(extensions: list[SchemaExtension]) -> _Lineup:
+    classes = tuple(type(extension) for extension in extensions)
+    lineup = _lineups.get(classes)
+    if lineup is None:
+        lineup = _lineups[classes] = _Lineup(classes)
+    return lineup
+
+
 class HubExtensionsRunner(SchemaExtensionsRunner):
     """Strawberry's extension runner with each class's hooks found once (see the module doc)."""
 
     def __init__(self, execution_context: ExecutionContext, extensions: list[SchemaExtension] | None = None):
         super().__init__(execution_context, extensions)
-        self._plans = [(extension, _plan(type(extension))) for extension in self.extensions]
+        self._lineup = _lineup(self.extensions)
 
     def _phase(self, name: str, *args: Any) -> Any:
-        hooks = []
-        for extension, plan in self._plans:
-            hook = plan.hooks.get(name)
-            if hook is not None:
-                hooks.append((extension, hook[0], hook[1]))
+        extensions = self.extensions
+        hooks = [(extensions[i], kind, function) for i, kind, function in self._lineup.phases[name]]
         return _Phase(name, hooks, args)
 
     def operation(self) -> Any:
@@ -302,17 +325,16 @@ class HubExtensionsRunner(SchemaExtensionsRunner):
 
     def get_extensions_results_sync(self) -> dict[str, Any]:
         data: dict[str, Any] = {}
-        for extension, plan in self._plans:
-            if plan.has_results:
-                if inspect.iscoroutinefunction(extension.get_results):
-                    raise RuntimeError("Cannot use async extension hook during sync execution")
-                data.update(extension.get_results())  # type: ignore[arg-type]
+        for i in self._lineup.with_results:
+            extension = self.extensions[i]
+            if inspect.iscoroutinefunction(extension.get_results):
+                raise RuntimeError("Cannot use async extension hook during sync execution")
+            data.update(extension.get_results())  # type: ignore[arg-type]
         return data
 
     async def get_extensions_results(self, ctx: ExecutionContext) -> dict[str, Any]:
         data: dict[str, Any] = {}
-        for extension, plan in self._plans:
-            if plan.has_results:
-                data.update(await await_maybe(extension.get_results()))
+        for i in self._lineup.with_results:
+            data.update(await await_maybe(self.extensions[i].get_results()))
         data.update(ctx.extensions_results)
         return data

@@ -141,6 +141,10 @@ class Query:
     def wrong_enum(self) -> Thing:
         return thing("c", colour="not a colour")
 
+    @strawberry.field
+    def raw_enum(self) -> Thing:
+        return thing("d", colour="dark-red", size=1)  # the members' values, not the members
+
 
 def schemas(*extensions: Any) -> tuple[strawberry.Schema, strawberry.Schema]:
     plain = strawberry.Schema(query=Query, extensions=list(extensions))
@@ -162,6 +166,7 @@ DOCUMENTS = [
     "{ things { name } broken { name maybe colour } }",
     "{ broken { maybe colour on } }",  # each nullable field null with its own error
     "{ wrongEnum { name colour } }",
+    "{ rawEnum { colour size } }",
     "{ things { n: name, n2: name, colour } }",
 ]
 
