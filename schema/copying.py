@@ -8,15 +8,20 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-_FIELDS: dict[type, frozenset[str]] = {}  # per type: the fields its constructor takes
+# Per type and overridden names (in the order a call site passes them): the fields read from the source.
+_TAKEN: dict[tuple[type, tuple[str, ...]], tuple[str, ...]] = {}
 
 
 def copied(cls: type[T], source: Any, **overrides: Any) -> T:
     """``cls`` with each field taken from ``source``'s attribute of that name, or from ``overrides``."""
-    names = _FIELDS.get(cls)
-    if names is None:
-        names = _FIELDS[cls] = frozenset(f.name for f in dataclasses.fields(cls) if f.init)  # type: ignore[arg-type]
-    unknown = overrides.keys() - names
-    if unknown:  # a typo would otherwise be dropped silently
-        raise TypeError(f"{cls.__name__} has no fields {sorted(unknown)}")
-    return cls(**{n: overrides[n] if n in overrides else getattr(source, n) for n in names})
+    key = (cls, tuple(overrides))
+    taken = _TAKEN.get(key)
+    if taken is None:
+        names = [f.name for f in dataclasses.fields(cls) if f.init]  # type: ignore[arg-type]
+        unknown = overrides.keys() - set(names)
+        if unknown:  # a typo would otherwise be dropped silently
+            raise TypeError(f"{cls.__name__} has no fields {sorted(unknown)}")
+        taken = _TAKEN[key] = tuple(n for n in names if n not in overrides)
+    for name in taken:
+        overrides[name] = getattr(source, name)
+    return cls(**overrides)
