@@ -238,10 +238,7 @@ class _Phase:
                 except BaseException as raised:
                     outcome.replace(raised)
                     continue
-                if kind is GEN:
-                    generator.close()
-                else:
-                    await generator.aclose()
+                await _close(kind, generator)
                 outcome.replace(RuntimeError("generator didn't stop"))
                 continue
             try:
@@ -255,20 +252,21 @@ class _Phase:
             except BaseException as raised:
                 outcome.raised(raised)
                 continue
-            if kind is GEN:
-                generator.close()
-            else:
-                await generator.aclose()
+            await _close(kind, generator)
             outcome.replace(RuntimeError("generator didn't stop after throw()"))
         return outcome.finish()
 
     async def _close_async(self) -> None:
         started, self.started = self.started, []
         for kind, generator in reversed(started):
-            if kind is GEN:
-                generator.close()
-            else:
-                await generator.aclose()
+            await _close(kind, generator)
+
+
+async def _close(kind: object, generator: Any) -> None:
+    if kind is GEN:
+        generator.close()
+    else:
+        await generator.aclose()
 
 
 class _Lineup:
