@@ -144,14 +144,21 @@ class RequestIdMiddleware:
         request_id = supplied or uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         status = 500
+        stamp = (_HEADER, request_id.encode("latin-1"))
         started = time.perf_counter()
 
         async def stamped(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != _HEADER]
-                headers.append((_HEADER, request_id.encode("latin-1")))
+                sent = message.get("headers", ())
+                for name, _ in sent:
+                    if name.lower() == _HEADER:  # the app's own: ours replaces it
+                        headers = [(k, v) for k, v in sent if k.lower() != _HEADER]
+                        break
+                else:
+                    headers = list(sent)
+                headers.append(stamp)
                 message["headers"] = headers
             await send(message)
 

@@ -53,6 +53,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.extensions import SchemaExtension
 
 from domain.principal import Principal, Role
+from gateway.auth import PRINCIPAL_STATE_KEY
+from gateway.metrics import OPERATION_STATE_KEY
 
 if TYPE_CHECKING:
     from gateway.context import Context
@@ -299,8 +301,6 @@ class CachedResults:
         if scope["type"] != "http" or scope.get("method") != "POST":
             await self.app(scope, receive, send)
             return
-        from gateway.auth import PRINCIPAL_STATE_KEY
-
         state = scope.get("state") or {}
         principal = state.get(PRINCIPAL_STATE_KEY)
         if not isinstance(principal, Principal):
@@ -319,8 +319,6 @@ class CachedResults:
         if entry is None or not await _logged(scope, principal, headers, entry):
             await self.app(scope, replay, send)
             return
-        from gateway.metrics import OPERATION_STATE_KEY
-
         if entry.label is not None:
             state[OPERATION_STATE_KEY] = entry.label
         body = entry.body
@@ -382,7 +380,28 @@ def _headers(scope: Scope) -> dict[bytes, bytes]:
 
 
 def _media_type(headers: dict[bytes, bytes]) -> str | None:
-    """The response media type as the view would pick it; None when the view must decide."""
+    """The response media type as the view would pick it; None when the view must decide.
+
+    Callers send the same few Content-Type and Accept pairs: the answer is kept per pair
+    (a bounded number of them), the negotiation runs once for each.
+    """
+    pair = (headers.get(_CONTENT_TYPE), headers.get(_ACCEPT))
+    try:
+        return _MEDIA_TYPES[pair]
+    except KeyError:
+        pass
+    media_type = _negotiated(headers)
+    if len(_MEDIA_TYPES) >= _MAX_MEDIA_TYPES:
+        _MEDIA_TYPES.clear()
+    _MEDIA_TYPES[pair] = media_type
+    return media_type
+
+
+_MEDIA_TYPES: dict[tuple[bytes | None, bytes | None], str | None] = {}
+_MAX_MEDIA_TYPES = 256
+
+
+def _negotiated(headers: dict[bytes, bytes]) -> str | None:
     from gateway.view import _is_json, negotiate
 
     content_type = headers.get(_CONTENT_TYPE)
@@ -421,11 +440,15 @@ async def _logged(
     registry = getattr(services, "registry", None)
     if registry is None:
         return False
-    from starlette.requests import Request
-
     from gateway.context import request_id_of, safe_id
     from schema.audit import write_reads
 
+    # RequestIdMiddleware has put it in the state; request_id_of finds or makes one otherwise.
+    request_id = (scope.get("state") or {}).get("request_id")
+    if not isinstance(request_id, str) or not request_id:
+        from starlette.requests import Request
+
+        request_id = request_id_of(Request(scope))
     case_number = headers.get(_CASE_NUMBER)
     try:
         await write_reads(
@@ -433,7 +456,7 @@ async def _logged(
             entry.reads,
             principal=principal,
             case_number=safe_id(case_number.decode("latin-1")) if case_number is not None else None,
-            request_id=request_id_of(Request(scope)),
+            request_id=request_id,
             request_hash=entry.request_hash,
         )
     except Exception:  # the view's path tries again and, failing, withholds the data

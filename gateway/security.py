@@ -212,6 +212,22 @@ IDE_CSP = (
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 
 
+def _security_headers(csp: str) -> tuple[tuple[bytes, bytes], ...]:
+    return (
+        (b"x-content-type-options", b"nosniff"),
+        (b"referrer-policy", b"no-referrer"),
+        (b"x-frame-options", b"DENY"),
+        (b"content-security-policy", csp.encode()),
+        (b"cross-origin-opener-policy", b"same-origin"),
+    )
+
+
+# Built once per process: the headers SecurityHeadersMiddleware adds, for HTML and for the rest.
+_HTML_HEADERS = _security_headers(IDE_CSP)
+_API_HEADERS = _security_headers(API_CSP)
+_SECURITY_NAMES = frozenset(name for name, _ in _API_HEADERS)
+
+
 class SecurityHeadersMiddleware:
     """Headers a browser expects; a strict CSP on HTML (the GraphiQL page)."""
 
@@ -225,19 +241,23 @@ class SecurityHeadersMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                names = {k.lower() for k, _ in headers}
-                content_type = next((v for k, v in headers if k.lower() == b"content-type"), b"")
-                csp = IDE_CSP if content_type.startswith(b"text/html") else API_CSP
-                for name, value in (
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"referrer-policy", b"no-referrer"),
-                    (b"x-frame-options", b"DENY"),
-                    (b"content-security-policy", csp.encode()),
-                    (b"cross-origin-opener-policy", b"same-origin"),
-                ):
-                    if name not in names:
-                        headers.append((name, value))
+                headers = list(message.get("headers", ()))
+                content_type: bytes | None = None
+                names: set[bytes] | None = None  # only when the app set one of ours itself
+                for name, value in headers:
+                    lowered = name.lower()
+                    if lowered == b"content-type":
+                        if content_type is None:
+                            content_type = value
+                    elif names is None and lowered in _SECURITY_NAMES:
+                        names = {k.lower() for k, _ in headers}
+                ours = (
+                    _HTML_HEADERS if content_type and content_type.startswith(b"text/html") else _API_HEADERS
+                )
+                if names is None:
+                    headers += ours
+                else:
+                    headers += [(name, value) for name, value in ours if name not in names]
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -270,7 +290,11 @@ class BodyLimitMiddleware:
         if len(scope.get("raw_path") or b"") + len(scope.get("query_string", b"")) > self.max_url:
             await send_error(send, 414, f"the URL is longer than {self.max_url} bytes", "URL_TOO_LONG")
             return
-        declared = HTTPConnection(scope).headers.get("content-length")
+        declared: str | None = None
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                declared = value.decode("latin-1")
+                break
         if declared is not None:
             if not declared.isdigit():
                 await send_error(send, 400, "the Content-Length header is not a number", "BAD_REQUEST")
