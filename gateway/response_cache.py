@@ -382,23 +382,25 @@ def _headers(scope: Scope) -> dict[bytes, bytes]:
 def _media_type(headers: dict[bytes, bytes]) -> str | None:
     """The response media type as the view would pick it; None when the view must decide.
 
-    Callers send the same few Content-Type and Accept pairs: the answer is kept per pair
-    (a bounded number of them), the negotiation runs once for each.
+    Callers send the same few Content-Type and Accept pairs: the answer is kept per
+    short pair (at most ``_MAX_MEDIA_TYPES`` of them), the negotiation runs once for each.
     """
     pair = (headers.get(_CONTENT_TYPE), headers.get(_ACCEPT))
-    try:
-        return _MEDIA_TYPES[pair]
-    except KeyError:
-        pass
+    known = _MEDIA_TYPES.get(pair, _UNKNOWN)
+    if known is not _UNKNOWN:
+        return known  # type: ignore[return-value]
     media_type = _negotiated(headers)
-    if len(_MEDIA_TYPES) >= _MAX_MEDIA_TYPES:
-        _MEDIA_TYPES.clear()
-    _MEDIA_TYPES[pair] = media_type
+    if sum(len(v) for v in pair if v is not None) <= _MAX_PAIR_BYTES:
+        if len(_MEDIA_TYPES) >= _MAX_MEDIA_TYPES:
+            _MEDIA_TYPES.clear()
+        _MEDIA_TYPES[pair] = media_type
     return media_type
 
 
 _MEDIA_TYPES: dict[tuple[bytes | None, bytes | None], str | None] = {}
-_MAX_MEDIA_TYPES = 256
+_MAX_MEDIA_TYPES = 64
+_MAX_PAIR_BYTES = 512
+_UNKNOWN = object()
 
 
 def _negotiated(headers: dict[bytes, bytes]) -> str | None:
