@@ -15,6 +15,7 @@ not reached, and 0/1 flags. The raw status kept is the code as text::
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -252,6 +253,15 @@ def _day(raw: Any, key: str) -> date | None:
     value = j.string(raw, key)
     if value == "":
         return None
-    if len(value) != 8 or not value.isdigit():
+    day = _yyyymmdd(value)
+    if day is None:
         raise ValueError(f"{key} is not a YYYYMMDD date")
+    return day
+
+
+@functools.lru_cache(maxsize=4096)
+def _yyyymmdd(value: str) -> date | None:
+    """``value`` as a date, None if not 8 digits; an impossible day raises ValueError (not cached)."""
+    if len(value) != 8 or not value.isdigit():
+        return None
     return date(int(value[:4]), int(value[4:6]), int(value[6:]))

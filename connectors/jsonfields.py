@@ -8,6 +8,7 @@ like the department's document and still never guesses.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import date
 from typing import Any
@@ -39,6 +40,11 @@ def segment(value: str) -> str:
     return quote(value, safe="")
 
 
+# Each getter checks the object and reads the key itself, not through ``get``: about
+# 290 getter calls per matter, and a Python call costs as much as the checks. The
+# errors are the same as ``get``'s (TypeError "expected an object", KeyError).
+
+
 def get(raw: Any, key: str) -> Any:
     if not isinstance(raw, dict):
         raise TypeError("expected an object")
@@ -46,14 +52,21 @@ def get(raw: Any, key: str) -> Any:
 
 
 def string(raw: Any, key: str) -> str:
-    value = get(raw, key)
+    if not isinstance(raw, dict):
+        raise TypeError("expected an object")
+    value = raw[key]
     if not isinstance(value, str):
         raise TypeError(f"{key} is not a string")
     return value
 
 
 def opt_string(raw: Any, key: str) -> str | None:
-    return None if get(raw, key) is None else string(raw, key)
+    if not isinstance(raw, dict):
+        raise TypeError("expected an object")
+    value = raw[key]
+    if value is None or isinstance(value, str):
+        return value
+    raise TypeError(f"{key} is not a string")
 
 
 def text(raw: Any, key: str) -> str:
@@ -69,25 +82,38 @@ def opt_text(raw: Any, key: str) -> str | None:
 
 
 def integer(raw: Any, key: str) -> int:
-    value = get(raw, key)
+    if not isinstance(raw, dict):
+        raise TypeError("expected an object")
+    value = raw[key]
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{key} is not an integer")
     return value
 
 
 def opt_integer(raw: Any, key: str) -> int | None:
-    return None if get(raw, key) is None else integer(raw, key)
+    if not isinstance(raw, dict):
+        raise TypeError("expected an object")
+    value = raw[key]
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{key} is not an integer")
+    return value
 
 
 def number(raw: Any, key: str) -> float:
-    value = get(raw, key)
+    if not isinstance(raw, dict):
+        raise TypeError("expected an object")
+    value = raw[key]
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"{key} is not a number")
     return float(value)
 
 
 def boolean(raw: Any, key: str) -> bool:
-    value = get(raw, key)
+    if not isinstance(raw, dict):
+        raise TypeError("expected an object")
+    value = raw[key]
     if not isinstance(value, bool):
         raise TypeError(f"{key} is not a boolean")
     return value
@@ -102,18 +128,27 @@ def flag(raw: Any, key: str) -> bool:
 
 
 def obj(raw: Any, key: str) -> dict[str, Any]:
-    value = get(raw, key)
+    if not isinstance(raw, dict):
+        raise TypeError("expected an object")
+    value = raw[key]
     if not isinstance(value, dict):
         raise TypeError(f"{key} is not an object")
     return value
 
 
 def opt_obj(raw: Any, key: str) -> dict[str, Any] | None:
-    return None if get(raw, key) is None else obj(raw, key)
+    if not isinstance(raw, dict):
+        raise TypeError("expected an object")
+    value = raw[key]
+    if value is None or isinstance(value, dict):
+        return value
+    raise TypeError(f"{key} is not an object")
 
 
 def array(raw: Any, key: str) -> list[Any]:
-    value = get(raw, key)
+    if not isinstance(raw, dict):
+        raise TypeError("expected an object")
+    value = raw[key]
     if not isinstance(value, list):
         raise TypeError(f"{key} is not a list")
     return value
@@ -129,13 +164,34 @@ def strings(raw: Any, key: str) -> list[str]:
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 
 
-def iso_date(raw: Any, key: str) -> date:
-    """A ``2024-03-05`` date and nothing else (no time, no week date, no other digits)."""
-    value = string(raw, key)
+@functools.lru_cache(maxsize=4096)
+def _iso_date(value: str) -> date | None:
+    """``value`` as a date, None if it is not ``YYYY-MM-DD``; an impossible day raises ValueError.
+
+    Cached: the same few dates recur in every answer (a ValueError is not cached).
+    """
     if _ISO_DATE.fullmatch(value) is None:
-        raise ValueError(f"{key} is not a YYYY-MM-DD date")
+        return None
     return date.fromisoformat(value)
 
 
+def iso_date(raw: Any, key: str) -> date:
+    """A ``2024-03-05`` date and nothing else (no time, no week date, no other digits)."""
+    day = _iso_date(string(raw, key))
+    if day is None:
+        raise ValueError(f"{key} is not a YYYY-MM-DD date")
+    return day
+
+
 def opt_iso_date(raw: Any, key: str) -> date | None:
-    return None if get(raw, key) is None else iso_date(raw, key)
+    if not isinstance(raw, dict):
+        raise TypeError("expected an object")
+    value = raw[key]
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"{key} is not a string")
+    day = _iso_date(value)
+    if day is None:
+        raise ValueError(f"{key} is not a YYYY-MM-DD date")
+    return day

@@ -322,7 +322,8 @@ class CallPipeline:
         cache_key = self._key(op, key) if cacheable and self._caching else None
         missed = 0
         if cache_key is not None:
-            entry = await self._cache_get(cache_key)
+            # With ttl_s 0 no entry is fresh: only the stale copy is kept, read on a failure.
+            entry = await self._cache_get(cache_key) if self.settings.cache.ttl_s > 0 else None
             if entry is not None and self._fresh(entry) and not _skip_fresh_cache.get():
                 self._counters.cache_hits += 1
                 self._emit(op, "cache_hit", started, cache_hits=1)
@@ -388,7 +389,8 @@ class CallPipeline:
         hits = 0
         missing: list[str] = []
         entries: dict[str, _Entry | None] = {}
-        if self._caching and wanted:
+        # With ttl_s 0 no entry is fresh: skip the read (the stale copy is read on a failure).
+        if self._caching and wanted and self.settings.cache.ttl_s > 0:
             entries = dict(
                 zip(wanted, await self._cache_multi_get([self._key(op, k) for k in wanted]), strict=True)
             )

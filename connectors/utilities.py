@@ -20,6 +20,7 @@ Hengyang time (UTC+8) before their date is taken.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
@@ -246,7 +247,16 @@ def _day(raw: Any, key: str) -> date | None:
     value = j.opt_string(raw, key)
     if value is None:
         return None
+    day = _hengyang_day(value)
+    if day is None:
+        raise ValueError(f"{key} has no UTC offset")
+    return day
+
+
+@functools.lru_cache(maxsize=4096)
+def _hengyang_day(value: str) -> date | None:
+    """The Hengyang date of ``value``, None without an offset; not ISO 8601 raises ValueError (not cached)."""
     moment = datetime.fromisoformat(value)
     if moment.tzinfo is None:
-        raise ValueError(f"{key} has no UTC offset")
+        return None
     return moment.astimezone(HENGYANG).date()
